@@ -1,0 +1,31 @@
+# Quick start: `make demo` (set up, then simulate the bundled default trace)
+# and `make test` (set up, then run the whole test suite).
+# Set-up is idempotent: the venv is rebuilt only when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.zapsim-installed
+
+.PHONY: setup demo test lint bench clean
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	$(PY) -c "import torch, sys; sys.exit('torch is a CUDA build (' + str(torch.version.cuda) + '); expected the CPU build') if torch.version.cuda else None"
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m zapsim.run arch_configs/eyeriss_like.yaml
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check zapsim tests benchmarks experiments
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
