@@ -10,7 +10,7 @@ without a traceback.  Programming errors (bugs) still show their traceback.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 
 class ZapsimError(Exception):

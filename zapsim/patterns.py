@@ -9,7 +9,7 @@ The four patterns of the reference work are built in (see
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -26,8 +26,8 @@ How the masks are made, per image and layer (documented in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter

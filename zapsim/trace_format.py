@@ -24,9 +24,10 @@ import json
 import re
 import shutil
 import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -357,7 +358,7 @@ class Trace:
     def verify(self) -> None:
         """Check every file's size, checksum and decoded length (read_trace(verify=True) calls this)."""
         for o in self.operating_points:
-            for li, entry in enumerate(self._op_masks[o.id]):
+            for entry in self._op_masks[o.id]:
                 for kind in MASK_KINDS:
                     rel = entry.get(kind)
                     if rel is not None:
@@ -534,10 +535,12 @@ class TraceWriter:
         self._tmp = temp_sibling(self.path, is_dir=True)
         self._done = False
 
-    def __enter__(self) -> "TraceWriter":
+    def __enter__(self) -> TraceWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._done:  # already committed or aborted explicitly
+            return
         if exc_type is None:
             self.commit()
         else:
