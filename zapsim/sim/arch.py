@@ -1,0 +1,498 @@
+"""Architecture descriptions: typed, validated, with defaults (YAML in ``arch_configs/``).
+
+An architecture is a tree of frozen dataclasses.  Every field carries its
+default and a one-line ``doc`` (plus ``unit``, and for choices the allowed
+values) in its field metadata; the validator and ``docs/arch-config.md``
+both read that metadata, and a test keeps the document in step with it.
+
+The YAML file mirrors the dataclasses: top-level scalars (``name``,
+``clock_mhz``, ``word_bits``, ``dataflow``) and one mapping per section
+(``pe_array``, ``global_buffer``, ``noc``, ``dram``, ``zap_unit``,
+``sparsity``, ``systolic``, ``energy``).  Every section and key is optional.
+Unknown keys, wrong types and impossible values raise :class:`ConfigError`
+naming the file, the key path (``pe_array.rows``), the value and what is
+allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .energy import ACTIONS, DEFAULT_PRESET, PRESETS, EnergyTable, preset
+
+DATAFLOWS = ("row_stationary", "output_stationary", "weight_stationary", "input_stationary")
+SYSTOLIC_DATAFLOWS = DATAFLOWS[1:]
+ZAP_PLACEMENTS = ("dedicated", "array")
+ZAP_OUTPUT_MODES = ("skip", "gate")
+ZERO_INPUT_MODES = ("ignore", "gate", "skip")
+ZAP_GRANULARITIES = ("gate", "row", "compact")
+# One channel's ZAP parameters: two depthwise 3x3 kernels (18 words) plus six
+# scale/shift words (ZapSpec.params = 24 per channel); a dedicated unit that
+# cannot hold them cannot run the ZAP at all.
+ZAP_MIN_BUFFER_WORDS = 24
+
+
+def _f(default: Any, doc: str, unit: str = "", *, choices: tuple[str, ...] | None = None, minimum: float | None = None,
+       exclusive_min: bool = False, maximum: float | None = None) -> Any:
+    """A dataclass field whose metadata drives validation and documentation."""
+    meta = {"doc": doc, "unit": unit, "choices": choices, "min": minimum, "exclusive_min": exclusive_min, "max": maximum}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class PEArray:
+    """The processing-element array and each PE's scratchpads."""
+
+    rows: int = _f(12, "physical PE rows", "PEs", minimum=1)
+    cols: int = _f(14, "physical PE columns", "PEs", minimum=1)
+    macs_per_cycle: int = _f(1, "MACs one PE completes per cycle", "MACs/cycle", minimum=1)
+    ifmap_spad_words: int = _f(12, "ifmap scratchpad per PE (row-stationary: the sliding window of one ifmap row)",
+                               "words", minimum=1)
+    weight_spad_words: int = _f(224, "filter scratchpad per PE (row-stationary: filter rows of interleaved filters/channels)",
+                                "words", minimum=1)
+    psum_spad_words: int = _f(24, "partial-sum scratchpad per PE", "words", minimum=1)
+
+
+@dataclass(frozen=True)
+class GlobalBuffer:
+    """The on-chip global buffer (GLB) between DRAM and the array."""
+
+    size_bytes: int = _f(110592, "capacity (108 KiB for Eyeriss); `size_kb` (KiB) is accepted instead", "bytes", minimum=1)
+    bandwidth_words_per_cycle: float = _f(16.0, "words the GLB reads or writes per cycle, all banks together",
+                                          "words/cycle", minimum=0, exclusive_min=True)
+    banks: int = _f(27, "independent banks (Eyeriss: 27 banks of 4 KiB)", "banks", minimum=1)
+    double_buffer: bool = _f(True, "half the GLB is filled from DRAM while the array works on the other half", "")
+
+
+@dataclass(frozen=True)
+class NoC:
+    """The network on chip that carries GLB data to the PEs."""
+
+    multicast: bool = _f(True, "one GLB read can be delivered to many PEs (counts one NoC word per destination "
+                         "group rather than per PE)", "")
+    bandwidth_words_per_cycle: float = _f(16.0, "words the NoC delivers per cycle", "words/cycle", minimum=0,
+                                          exclusive_min=True)
+
+
+@dataclass(frozen=True)
+class DRAM:
+    """Off-chip memory."""
+
+    bandwidth_bytes_per_cycle: float = _f(8.0, "DRAM bandwidth in accelerator clock cycles", "bytes/cycle", minimum=0,
+                                          exclusive_min=True)
+    zero_compression: bool = _f(False, "run-length zero compression of activations in DRAM (as Eyeriss does for ifmaps); "
+                                "ZAP's extra zeros shrink the traffic", "")
+
+
+@dataclass(frozen=True)
+class ZapUnit:
+    """Where and how fast the ZAP predictor (two depthwise 3x3 convs per channel) runs."""
+
+    placement: str = _f("dedicated", "`dedicated`: a small unit beside the array; `array`: the ZAP's MACs run on the PEs",
+                        "", choices=ZAP_PLACEMENTS)
+    macs_per_cycle: int = _f(32, "MACs the dedicated ZAP unit completes per cycle (ignored for `array`)", "MACs/cycle",
+                             minimum=1)
+    buffer_words: int = _f(2048, "the dedicated unit's buffer for ZAP weights and phase-A rows (ignored for `array`; "
+                           f"at least {ZAP_MIN_BUFFER_WORDS} for `dedicated`)", "words", minimum=0)
+    skip_zero_inputs: bool = _f(True, "the ZAP skips its MACs on zero phase-A values", "")
+
+
+@dataclass(frozen=True)
+class Sparsity:
+    """What the hardware does with ineffectual work (Sparseloop's skip / gate vocabulary)."""
+
+    zap_outputs: str = _f("skip", "a ZAP-predicted-zero output: `skip` removes its MACs from the schedule (cycles and "
+                          "energy saved); `gate` idles the PE through them (energy saved, cycles not)", "",
+                          choices=ZAP_OUTPUT_MODES)
+    zero_inputs: str = _f("ignore", "a zero input activation: `ignore` computes it, `gate` clock-gates the MAC and the "
+                          "filter read (Eyeriss v1), `skip` removes it from the schedule (Cnvlutin-style)", "",
+                          choices=ZERO_INPUT_MODES)
+
+
+@dataclass(frozen=True)
+class Systolic:
+    """Options of the systolic (output-, weight-, input-stationary) dataflows."""
+
+    zap_granularity: str = _f("row", "what ZAP skipping saves in a lock-step array: `gate` only gates, `row` drops "
+                              "whole array rows of a fold when all their outputs are predicted zero, `compact` packs "
+                              "the surviving outputs into fewer folds (docs/simulator.md explains each)", "",
+                              choices=ZAP_GRANULARITIES)
+    scalesim_off_by_one: bool = _f(False, "subtract SCALE-Sim's trailing 1 cycle per layer so dense counts equal its "
+                                   "output exactly (default: the closed form without the -1)", "")
+
+
+_SECTIONS: dict[str, type] = {
+    "pe_array": PEArray,
+    "global_buffer": GlobalBuffer,
+    "noc": NoC,
+    "dram": DRAM,
+    "zap_unit": ZapUnit,
+    "sparsity": Sparsity,
+    "systolic": Systolic,
+}
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """A whole accelerator: array, memories, ZAP unit, sparsity handling and energy table."""
+
+    name: str = field(metadata={"doc": "a short name shown in reports (default: the file name without .yaml)", "unit": ""})
+    source: str = field(metadata={"doc": "where the config came from (file path), used in messages; set by the loader",
+                                  "unit": ""})
+    clock_mhz: float = _f(200.0, "clock frequency (converts cycles to seconds and frames/s)", "MHz", minimum=0,
+                          exclusive_min=True)
+    word_bits: int = _f(16, "width of one data word (activations, weights, partial sums); memory energies are per word",
+                        "bits", minimum=1, maximum=64)
+    dataflow: str = _f("row_stationary", "how a layer is mapped onto the array", "", choices=DATAFLOWS)
+    pe_array: PEArray = field(default_factory=PEArray, metadata={"doc": "the PE array", "unit": ""})
+    global_buffer: GlobalBuffer = field(default_factory=GlobalBuffer, metadata={"doc": "the global buffer", "unit": ""})
+    noc: NoC = field(default_factory=NoC, metadata={"doc": "the network on chip", "unit": ""})
+    dram: DRAM = field(default_factory=DRAM, metadata={"doc": "off-chip DRAM", "unit": ""})
+    zap_unit: ZapUnit = field(default_factory=ZapUnit, metadata={"doc": "the ZAP predictor's hardware", "unit": ""})
+    sparsity: Sparsity = field(default_factory=Sparsity, metadata={"doc": "skip / gate choices", "unit": ""})
+    systolic: Systolic = field(default_factory=Systolic, metadata={"doc": "systolic-dataflow options", "unit": ""})
+    energy: EnergyTable = field(default_factory=lambda: preset(DEFAULT_PRESET),
+                                metadata={"doc": "energy per action (pJ): a preset and/or explicit actions", "unit": ""})
+
+    @property
+    def num_pes(self) -> int:
+        return self.pe_array.rows * self.pe_array.cols
+
+    @property
+    def word_bytes(self) -> float:
+        return self.word_bits / 8
+
+    @property
+    def glb_words(self) -> int:
+        """Global-buffer capacity in words of ``word_bits``."""
+        return (self.global_buffer.size_bytes * 8) // self.word_bits
+
+    @property
+    def is_systolic(self) -> bool:
+        return self.dataflow in SYSTOLIC_DATAFLOWS
+
+
+# --------------------------------------------------------------------------- working-set lower bound
+
+
+def min_glb_words(dataflow: str, pe: PEArray) -> int:
+    """A simple lower bound on the GLB words one mapping needs, independent of the layer.
+
+    Row-stationary: one filter row set (every PE row's filter scratchpad
+    filled once: ``rows * weight_spad_words``) plus one ifmap row segment
+    and one psum row per PE column (``cols * (ifmap_spad_words +
+    psum_spad_words)``).  Systolic: one stationary tile (``rows * cols``
+    words) plus one wavefront of each streamed operand (``rows + cols``).
+    A GLB below this cannot feed even one pass of the array; with double
+    buffering it needs twice as much.
+    """
+    if dataflow == "row_stationary":
+        return pe.rows * pe.weight_spad_words + pe.cols * (pe.ifmap_spad_words + pe.psum_spad_words)
+    return pe.rows * pe.cols + pe.rows + pe.cols
+
+
+# --------------------------------------------------------------------------- parsing and validation
+
+
+def _type_name(tp: type) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
+
+
+def _describe_allowed(f, tp: type) -> str:
+    md = f.metadata
+    if md.get("choices"):
+        return "one of " + ", ".join(md["choices"])
+    parts = [_type_name(tp)]
+    lo, hi = md.get("min"), md.get("max")
+    if lo is not None:
+        parts.append(f"{'>' if md.get('exclusive_min') else '>='} {lo:g}")
+    if hi is not None:
+        parts.append(f"<= {hi:g}")
+    return " ".join(parts)
+
+
+def _field_type(cls: type, name: str) -> type:
+    # `from __future__ import annotations` makes annotations strings; resolve the few we use.
+    ann = cls.__annotations__[name]
+    return {"int": int, "float": float, "bool": bool, "str": str}[ann] if isinstance(ann, str) else ann
+
+
+class _Ctx:
+    """Where we are while validating: the file and the key path, for messages."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def error(self, path: str, value: Any, problem: str, allowed: str | None = None) -> ConfigError:
+        msg = f"{self.source}: {path} = {value!r}: {problem}"
+        if allowed:
+            msg += f"; allowed: {allowed}"
+        return ConfigError(msg)
+
+    def unknown(self, path_prefix: str, key: Any, valid: list[str]) -> ConfigError:
+        where = f"{path_prefix}.{key}" if path_prefix else str(key)
+        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        section = f"in {path_prefix}" if path_prefix else "at the top level"
+        return ConfigError(f"{self.source}: unknown key '{where}'{hint} (allowed {section}: {', '.join(valid)})")
+
+
+def _check_value(ctx: _Ctx, path: str, value: Any, f, tp: type) -> Any:
+    """Type-check and range-check one scalar; returns it converted (int -> float where a number is wanted)."""
+    allowed = _describe_allowed(f, tp)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ctx.error(path, value, "wrong type", allowed)
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ctx.error(path, value, "wrong type", allowed)
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ctx.error(path, value, "wrong type", allowed)
+        value = float(value)
+        if not math.isfinite(value):
+            raise ctx.error(path, value, "not a finite number", allowed)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ctx.error(path, value, "wrong type", allowed)
+    md = f.metadata
+    if md.get("choices") and value not in md["choices"]:
+        close = difflib.get_close_matches(str(value), md["choices"], n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ctx.error(path, value, "not a known value" + hint, allowed)
+    lo, hi = md.get("min"), md.get("max")
+    if lo is not None and (value < lo or (md.get("exclusive_min") and value == lo)):
+        raise ctx.error(path, value, "out of range", allowed)
+    if hi is not None and value > hi:
+        raise ctx.error(path, value, "out of range", allowed)
+    return value
+
+
+def _parse_section(ctx: _Ctx, name: str, cls: type, raw: Any) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, Mapping):
+        raise ctx.error(name, raw, "wrong type", f"a mapping of {', '.join(f.name for f in fields(cls))}")
+    raw = dict(raw)
+    if cls is GlobalBuffer and "size_kb" in raw:
+        if "size_bytes" in raw:
+            raise ctx.error(f"{name}.size_kb", raw["size_kb"], "given together with global_buffer.size_bytes",
+                            "one of size_kb (KiB) or size_bytes")
+        kb = raw.pop("size_kb")
+        if isinstance(kb, bool) or not isinstance(kb, (int, float)) or not kb > 0 or not math.isfinite(kb):
+            raise ctx.error(f"{name}.size_kb", kb, "wrong type or out of range", "a number > 0 (KiB, 1 KiB = 1024 bytes)")
+        if (kb * 1024) != int(kb * 1024):
+            raise ctx.error(f"{name}.size_kb", kb, "not a whole number of bytes", "a multiple of 1/1024")
+        raw["size_bytes"] = int(kb * 1024)
+    valid = [f.name for f in fields(cls)] + (["size_kb"] if cls is GlobalBuffer else [])
+    kwargs = {}
+    for key in raw:
+        if not isinstance(key, str) or key not in [f.name for f in fields(cls)]:
+            raise ctx.unknown(name, key, valid)
+    for f in fields(cls):
+        if f.name in raw:
+            kwargs[f.name] = _check_value(ctx, f"{name}.{f.name}", raw[f.name], f, _field_type(cls, f.name))
+    return cls(**kwargs)
+
+
+def _parse_energy(ctx: _Ctx, raw: Any) -> EnergyTable:
+    if raw is None:
+        return preset(DEFAULT_PRESET)
+    if isinstance(raw, str):  # `energy: 65nm` as a shorthand for `energy: {preset: 65nm}`
+        raw = {"preset": raw}
+    if not isinstance(raw, Mapping):
+        raise ctx.error("energy", raw, "wrong type", "a mapping with 'preset' and/or 'actions' (or a preset name)")
+    valid = ["preset", "actions", "name"]
+    for key in raw:
+        if key not in valid:
+            raise ctx.unknown("energy", key, valid)
+    base = raw.get("preset", DEFAULT_PRESET)
+    if not isinstance(base, str) or base not in PRESETS:
+        close = difflib.get_close_matches(str(base), list(PRESETS), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ctx.error("energy.preset", base, "not a known preset" + hint, "one of " + ", ".join(PRESETS))
+    pj = dict(preset(base).pj)
+    actions = raw.get("actions")
+    if actions is None:
+        actions = {}
+    if not isinstance(actions, Mapping):
+        raise ctx.error("energy.actions", actions, "wrong type", "a mapping of action: pJ")
+    changed = False
+    for action, value in actions.items():
+        path = f"energy.actions.{action}"
+        if action not in ACTIONS:
+            raise ctx.unknown("energy.actions", action, list(ACTIONS))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ctx.error(path, value, "wrong type", "a number >= 0 (pJ per action)")
+        if value < 0:
+            raise ctx.error(path, value, "out of range", "a number >= 0 (pJ per action)")
+        changed = changed or float(value) != pj[action]
+        pj[action] = float(value)
+    name = raw.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ctx.error("energy.name", name, "wrong type", "a non-empty string")
+    if name is None:
+        name = f"{base} (modified)" if changed else base
+    return EnergyTable(name, pj)
+
+
+def arch_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> ArchConfig:
+    """Build and validate an :class:`ArchConfig` from a nested dict (the parsed YAML)."""
+    ctx = _Ctx(source)
+    if d is None:
+        d = {}
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"{source}: an architecture config must be a mapping of keys, got {type(d).__name__}")
+    top_scalars = {f.name: f for f in fields(ArchConfig) if f.name not in _SECTIONS and f.name not in ("energy",)}
+    valid = [f.name for f in fields(ArchConfig)]
+    for key in d:
+        if not isinstance(key, str) or key not in valid:
+            raise ctx.unknown("", key, valid)
+    kwargs: dict[str, Any] = {}
+    name = d.get("name")
+    if name is None:
+        name = Path(source).stem if source and not source.startswith("<") else "unnamed"
+    if not isinstance(name, str) or not name.strip():
+        raise ctx.error("name", name, "wrong type", "a non-empty string")
+    kwargs["name"] = name
+    kwargs["source"] = source  # a 'source' key in the dict (from arch_to_dict) is informational only
+    for key, f in top_scalars.items():
+        if key in ("name", "source") or key not in d:
+            continue
+        kwargs[key] = _check_value(ctx, key, d[key], f, _field_type(ArchConfig, key))
+    for key, cls in _SECTIONS.items():
+        kwargs[key] = _parse_section(ctx, key, cls, d.get(key))
+    kwargs["energy"] = _parse_energy(ctx, d.get("energy"))
+    arch = ArchConfig(**kwargs)
+    _check_cross(ctx, arch)
+    return arch
+
+
+def _check_cross(ctx: _Ctx, a: ArchConfig) -> None:
+    """Constraints that involve more than one key."""
+    need = min_glb_words(a.dataflow, a.pe_array)
+    if a.global_buffer.double_buffer:
+        need *= 2
+    if a.glb_words < need:
+        word_b = a.word_bits / 8
+        raise ctx.error(
+            "global_buffer.size_bytes", a.global_buffer.size_bytes,
+            f"too small for one {a.dataflow} mapping on a {a.pe_array.rows}x{a.pe_array.cols} array "
+            f"({a.glb_words} words of {a.word_bits} bits; the working-set lower bound is {need} words"
+            f"{', twice one mapping for double buffering' if a.global_buffer.double_buffer else ''}; "
+            "see docs/arch-config.md)",
+            f">= {math.ceil(need * word_b)} bytes for this array, or a smaller array/scratchpads",
+        )
+    if a.global_buffer.banks > a.glb_words:
+        raise ctx.error("global_buffer.banks", a.global_buffer.banks,
+                        f"more banks than the {a.glb_words}-word buffer has words", f"an integer 1..{a.glb_words}")
+    if a.zap_unit.placement == "dedicated" and a.zap_unit.buffer_words < ZAP_MIN_BUFFER_WORDS:
+        raise ctx.error("zap_unit.buffer_words", a.zap_unit.buffer_words,
+                        "a dedicated ZAP unit must hold at least one channel's ZAP parameters (2 depthwise 3x3 "
+                        "kernels + 6 scale/shift words)", f"an integer >= {ZAP_MIN_BUFFER_WORDS}, or placement: array")
+
+
+def load_arch(path: str | Path) -> ArchConfig:
+    """Load an architecture YAML file (``yaml.safe_load``) and validate it."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        hint = ""
+        parent = p.parent if str(p.parent) else Path(".")
+        if parent.is_dir():
+            names = [q.name for q in parent.glob("*.yaml")]
+            close = difflib.get_close_matches(p.name, names, n=1, cutoff=0.5)
+            if close:
+                hint = f"; did you mean {parent / close[0]}?"
+        raise ConfigError(f"{p}: no such architecture config file{hint}")
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{p}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not a text file ({exc.reason})") from None
+    return arch_from_dict(d, source=str(p))
+
+
+# --------------------------------------------------------------------------- round trip and edits
+
+
+def arch_to_dict(arch: ArchConfig) -> dict[str, Any]:
+    """A JSON-ready nested dict; ``arch_from_dict(arch_to_dict(a), a.source) == a``."""
+    out: dict[str, Any] = {"name": arch.name, "source": arch.source}
+    for f in fields(ArchConfig):
+        if f.name in ("name", "source"):
+            continue
+        v = getattr(arch, f.name)
+        if isinstance(v, EnergyTable):
+            out[f.name] = {"name": v.name, "actions": {a: float(v.pj[a]) for a in ACTIONS}}
+        elif is_dataclass(v):
+            out[f.name] = {g.name: getattr(v, g.name) for g in fields(v)}
+        else:
+            out[f.name] = v
+    return out
+
+
+def replace_arch(arch: ArchConfig, **dotted: Any) -> ArchConfig:
+    """A validated copy with keys replaced by dotted path, e.g. ``replace_arch(a, **{"sparsity.zero_inputs": "gate"})``.
+
+    ``energy.actions.mac=...`` edits one energy entry; ``energy.preset=NAME``
+    switches the whole table.
+    """
+    d = copy.deepcopy(arch_to_dict(arch))
+    for key, value in dotted.items():
+        parts = key.split(".")
+        if parts[:2] == ["energy", "preset"]:
+            d["energy"] = {"preset": value}
+            continue
+        node = d
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"{arch.source}: cannot replace '{key}': '{'.'.join(parts[: i + 1])}' is not a section")
+            node = node[part]
+        if parts[-1] not in node and parts[0] != "energy":
+            valid = list(node)
+            close = difflib.get_close_matches(parts[-1], valid, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{arch.source}: cannot replace unknown key '{key}'{hint}")
+        node[parts[-1]] = value
+    if "energy" in d and "actions" in d["energy"] and "preset" not in d["energy"]:
+        # an edited table keeps the old name only if nothing changed
+        old = arch.energy
+        new_pj = d["energy"]["actions"]
+        if any(float(new_pj[a]) != old.pj[a] for a in ACTIONS if isinstance(new_pj.get(a), (int, float))):
+            if not old.name.endswith("(modified)"):
+                d["energy"]["name"] = f"{old.name} (modified)"
+    return arch_from_dict(d, source=arch.source)
+
+
+def field_docs() -> list[dict[str, Any]]:
+    """Every config key with its type, default, unit and doc, in file order (for docs/arch-config.md)."""
+    rows = []
+
+    def one(prefix: str, cls: type, f) -> dict[str, Any]:
+        tp = _field_type(cls, f.name)
+        default = f.default if f.default is not MISSING else None
+        return {"key": prefix + f.name, "type": tp.__name__, "default": default, "unit": f.metadata.get("unit", ""),
+                "doc": f.metadata.get("doc", ""), "allowed": _describe_allowed(f, tp)}
+
+    for f in fields(ArchConfig):
+        if f.name in _SECTIONS:
+            for g in fields(_SECTIONS[f.name]):
+                rows.append(one(f.name + ".", _SECTIONS[f.name], g))
+        elif f.name not in ("energy", "name", "source"):
+            rows.append(one("", ArchConfig, f))
+    return rows
