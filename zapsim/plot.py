@@ -1,0 +1,717 @@
+"""Figures of zapsim results: energy, speed and MACs against accuracy, per-layer energy, per-PE timelines.
+
+``python -m zapsim.plot RESULTS... [--out DIR]`` draws every figure the
+results allow; the experiments and the README's main job call the functions
+below directly.  Each figure is written as PNG and PDF, atomically (temporary
+name, then rename); an existing figure is replaced only with ``overwrite``.
+
+Input is the results JSON of ``python -m zapsim.run`` (schema
+``zapsim-results`` version 1, see ``docs/results-schema.md``), loaded with
+:func:`load_results`.  Matplotlib runs headless (Agg, no pyplot state); this
+module never imports torch.
+
+Definitions used on the axes (all against the dense operating point of the
+same results file, i.e. the same architecture and trace):
+
+* normalised energy = op energy / dense energy (1 = no saving);
+* speedup = dense cycles / op cycles;
+* MAC reduction = (dense actual MACs - op actual MACs) / algorithmic MACs,
+  "net" also subtracting the ZAPs' own MACs.  On an architecture that does
+  not exploit zero inputs this is the paper's measure (skipped MACs minus ZAP
+  MACs over all MACs); where zero inputs are gated or skipped it is the
+  reduction ZAP adds on top of that;
+* accuracy = top-1 of the trace's operating point on its images, in percent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless; must precede any backend use
+
+import numpy as np  # noqa: E402
+from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from .atomic import check_target, write_bytes_atomic  # noqa: E402
+from .errors import ZapsimError, cli_main  # noqa: E402
+
+RESULTS_SCHEMA = "zapsim-results"
+RESULTS_SCHEMA_VERSION = 1
+FORMATS = ("png", "pdf")
+
+# Energy components in stacking order (bottom to top) with fixed colours, so a
+# component has the same colour in every figure.
+COMPONENTS = ("mac", "spad", "noc", "glb", "dram", "zap", "leakage")
+COMPONENT_LABELS = {
+    "mac": "MAC",
+    "spad": "scratchpads",
+    "noc": "NoC",
+    "glb": "global buffer",
+    "dram": "DRAM",
+    "zap": "ZAP unit",
+    "leakage": "leakage",
+}
+COMPONENT_COLOURS = {
+    "mac": "#4c72b0",
+    "spad": "#55a868",
+    "noc": "#8172b3",
+    "glb": "#ccb974",
+    "dram": "#c44e52",
+    "zap": "#dd8452",
+    "leakage": "#8c8c8c",
+}
+# PE states of the timeline, in code order 0..3.
+PE_STATES = ("busy", "gated", "idle", "stalled")
+PE_STATE_COLOURS = ("#2ca02c", "#9ecae1", "#d9d9d9", "#d62728")
+SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+# Channel-count colours of the per-layer gain figure: no orange, which is the ZAP's colour.
+CHANNEL_COLOURS = ("#4c72b0", "#55a868", "#8172b3", "#64b5cd", "#937860", "#da8bc3", "#8c8c8c")
+SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
+
+
+# --------------------------------------------------------------------------- loading and validation
+
+
+def _need(d: Any, key: str, where: str, types: type | tuple[type, ...] = object) -> Any:
+    if not isinstance(d, Mapping):
+        raise ZapsimError(f"{where}: expected an object, got {type(d).__name__}")
+    if key not in d:
+        raise ZapsimError(f"{where}: missing key '{key}'")
+    v = d[key]
+    if types is not object and (not isinstance(v, types) or isinstance(v, bool) and bool not in _tuple(types)):
+        raise ZapsimError(f"{where}: key '{key}' has {v!r}; expected {_type_names(types)}")
+    return v
+
+
+def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _type_names(types: type | tuple[type, ...]) -> str:
+    return " or ".join(t.__name__ for t in _tuple(types))
+
+
+_NUM = (int, float)
+
+
+def validate_results(res: Any, source: str = "results") -> dict[str, Any]:
+    """Check the parts of a results dict the figures use; raise :class:`ZapsimError` naming key and value."""
+    if not isinstance(res, Mapping):
+        raise ZapsimError(f"{source}: not a zapsim results file (top level is {type(res).__name__}, not an object)")
+    schema = res.get("schema")
+    if schema != RESULTS_SCHEMA:
+        raise ZapsimError(
+            f"{source}: not a zapsim results file ('schema' is {schema!r}, expected '{RESULTS_SCHEMA}'); "
+            "results come from `python -m zapsim.run`"
+        )
+    ver = res.get("schema_version")
+    if not isinstance(ver, int) or isinstance(ver, bool):
+        raise ZapsimError(f"{source}: 'schema_version' is {ver!r}; expected an integer")
+    if ver != RESULTS_SCHEMA_VERSION:
+        newer = " (newer than this zapsim reads; upgrade zapsim)" if ver > RESULTS_SCHEMA_VERSION else ""
+        raise ZapsimError(
+            f"{source}: results schema_version {ver} is not supported{newer}; this zapsim reads version "
+            f"{RESULTS_SCHEMA_VERSION}"
+        )
+    ops = _need(res, "operating_points", source, list)
+    if not ops:
+        raise ZapsimError(f"{source}: 'operating_points' is empty")
+    for i, op in enumerate(ops):
+        w = f"{source}: operating_points[{i}]"
+        _need(op, "id", w, str)
+        w = f"{w} ('{op['id']}')"
+        _need(op, "kind", w, str)
+        layers = _need(op, "layers", w, list)
+        total = _need(op, "total", w, dict)
+        for j, layer in enumerate([total, *layers]):
+            lw = f"{w} total" if j == 0 else f"{w} layers[{j - 1}]"
+            _need(layer, "cycles", lw, _NUM)
+            macs = _need(layer, "macs", lw, dict)
+            for k in ("algorithmic", "actual", "zap"):
+                _need(macs, k, f"{lw} macs", _NUM)
+            energy = _need(layer, "energy_pj", lw, dict)
+            _need(energy, "total", f"{lw} energy_pj", _NUM)
+            _need(energy, "by_component", f"{lw} energy_pj", dict)
+        acc = op.get("accuracy")
+        if acc is not None and not isinstance(acc, Mapping):
+            raise ZapsimError(f"{w}: 'accuracy' is {acc!r}; expected an object such as {{\"top1\": 0.91}} or null")
+    baseline_op(res, source)
+    return dict(res)
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read and validate a results JSON (a file, or a directory holding ``results.json``)."""
+    p = Path(path)
+    if p.is_dir():
+        cand = p / "results.json"
+        if not cand.is_file():
+            found = sorted(x.name for x in p.glob("*.json"))
+            raise ZapsimError(
+                f"{p}: a directory without results.json" + (f" (it has {', '.join(found)})" if found else "")
+            )
+        p = cand
+    if not p.is_file():
+        raise ZapsimError(f"{p}: no such results file")
+    try:
+        res = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ZapsimError(f"{p}: not a zapsim results file (not valid JSON: {exc})") from None
+    res = validate_results(res, str(p))
+    res["_source"] = str(p)
+    return res
+
+
+def baseline_op(res: Mapping[str, Any], source: str | None = None) -> dict[str, Any]:
+    """The dense operating point the results compare against (``res['baseline']``, else kind 'dense')."""
+    source = source or res.get("_source", "results")
+    ops = res["operating_points"]
+    want = res.get("baseline", "dense")
+    for op in ops:
+        if op["id"] == want:
+            return op
+    for op in ops:
+        if op.get("kind") == "dense":
+            return op
+    raise ZapsimError(
+        f"{source}: no baseline operating point: 'baseline' is {want!r} and no operating point has that id or "
+        f"kind 'dense' (ids: {', '.join(o['id'] for o in ops)})"
+    )
+
+
+def top1_percent(op: Mapping[str, Any]) -> float | None:
+    """Top-1 accuracy of an operating point in percent, or None when the trace has none (synthetic)."""
+    acc = op.get("accuracy")
+    if not acc:
+        return None
+    v = acc.get("top1")
+    if v is None:
+        return None
+    v = float(v)
+    # Traces store a fraction (0.9164); accept a percentage too.
+    return v * 100.0 if v <= 1.0 else v
+
+
+# --------------------------------------------------------------------------- derived numbers
+
+
+@dataclass(frozen=True)
+class OpPoint:
+    """One operating point reduced to the numbers the trade-off figures plot."""
+
+    id: str
+    label: str
+    kind: str
+    top1: float | None  # percent
+    energy_norm: float  # op energy / dense energy
+    speedup: float  # dense cycles / op cycles
+    mac_reduction: float  # fraction of algorithmic MACs, ZAP MACs not counted
+    mac_reduction_net: float  # the same minus the ZAPs' own MACs
+    mean_threshold: float | None
+
+
+def op_points(res: Mapping[str, Any]) -> tuple[OpPoint, list[OpPoint]]:
+    """The dense baseline and the other operating points of one results dict, as :class:`OpPoint`."""
+    base = baseline_op(res)
+    bt = base["total"]
+    e0 = float(bt["energy_pj"]["total"])
+    c0 = float(bt["cycles"])
+    alg = float(bt["macs"]["algorithmic"])
+    act0 = float(bt["macs"]["actual"])
+    src = res.get("_source", "results")
+    if e0 <= 0 or c0 <= 0 or alg <= 0:
+        raise ZapsimError(
+            f"{src}: baseline '{base['id']}' has energy {e0} pJ, {c0} cycles, {alg} MACs; all must be > 0"
+        )
+
+    def point(op: Mapping[str, Any]) -> OpPoint:
+        t = op["total"]
+        thr = op.get("thresholds")
+        cycles = float(t["cycles"])
+        if cycles <= 0:
+            raise ZapsimError(f"{src}: operating point '{op['id']}' has total cycles {cycles}; must be > 0")
+        red = (act0 - float(t["macs"]["actual"])) / alg
+        return OpPoint(
+            id=op["id"],
+            label=op.get("label") or op["id"],
+            kind=op.get("kind", ""),
+            top1=top1_percent(op),
+            energy_norm=float(t["energy_pj"]["total"]) / e0,
+            speedup=c0 / cycles,
+            mac_reduction=red,
+            mac_reduction_net=red - float(t["macs"]["zap"]) / alg,
+            mean_threshold=float(np.mean(list(thr.values()))) if thr else None,
+        )
+
+    return point(base), [point(op) for op in res["operating_points"] if op is not base]
+
+
+def pareto_front(cost: Sequence[float], benefit: Sequence[float]) -> np.ndarray:
+    """Indices of the points no other point dominates (lower or equal cost and higher or equal benefit,
+    one of them strictly), sorted by increasing cost.  Of identical points only the first is kept.
+    """
+    c = np.asarray(cost, dtype=float)
+    b = np.asarray(benefit, dtype=float)
+    if c.shape != b.shape or c.ndim != 1:
+        raise ValueError(f"cost and benefit must be 1-D of equal length, got {c.shape} and {b.shape}")
+    # By cost ascending, then benefit descending, then original index: a point is on the
+    # front exactly when its benefit beats every cheaper-or-equal point seen before it.
+    order = np.lexsort((np.arange(len(c)), -b, c))
+    front: list[int] = []
+    best = -math.inf
+    for i in order:
+        if b[i] > best:
+            front.append(int(i))
+            best = b[i]
+    return np.array(front, dtype=int)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def figure_paths(out_base: str | Path) -> list[Path]:
+    """The files a figure named ``out_base`` (no suffix) is written to."""
+    base = Path(out_base)
+    return [base.with_name(f"{base.name}.{fmt}") for fmt in FORMATS]
+
+
+def save_figure(fig: Figure, out_base: str | Path, overwrite: bool = False) -> list[Path]:
+    """Write ``fig`` as ``out_base.png`` and ``out_base.pdf`` atomically; return the paths."""
+    paths = figure_paths(out_base)
+    for p in paths:
+        check_target(p, overwrite, "figure")
+    for p, fmt in zip(paths, FORMATS):
+        buf = io.BytesIO()
+        # Fixed metadata so the same results give the same bytes.
+        meta = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
+        fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight", metadata=meta)
+        write_bytes_atomic(p, buf.getvalue(), overwrite=overwrite)
+    return paths
+
+
+def _new_figure(width: float = 7.0, height: float = 4.8) -> tuple[Figure, Any]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    ax = fig.add_subplot()
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _style(i: int) -> tuple[str, str]:
+    return SERIES_COLOURS[i % len(SERIES_COLOURS)], SERIES_MARKERS[i % len(SERIES_MARKERS)]
+
+
+Series = Mapping[str, Mapping[str, Any]]  # curve label -> results dict
+
+
+def _split_kinds(series: Series) -> list[tuple[str, Mapping[str, Any], OpPoint, list[OpPoint]]]:
+    """One curve per (series, operating-point kind): uniform and per-layer thresholds are different curves."""
+    curves = []
+    for name, res in series.items():
+        base, pts = op_points(res)
+        kinds = sorted({p.kind for p in pts})
+        for kind in kinds:
+            sub = [p for p in pts if p.kind == kind]
+            label = name if len(kinds) == 1 else f"{name} ({kind.replace('_', '-')})"
+            curves.append((label, res, base, sub))
+    if not curves:
+        raise ZapsimError("nothing to plot: the results hold only the dense operating point")
+    return curves
+
+
+def _with_accuracy(pts: list[OpPoint]) -> list[OpPoint]:
+    return [p for p in pts if p.top1 is not None]
+
+
+def _tradeoff(
+    series: Series,
+    out_base: str | Path,
+    *,
+    y_of,
+    y_label: str,
+    better_y: str,
+    title: str,
+    overwrite: bool,
+    baseline_y: float,
+) -> list[Path]:
+    curves = _split_kinds(series)
+    fig, ax = _new_figure()
+    all_x: list[float] = []
+    all_y: list[float] = []
+    all_lab: list[str] = []
+    plotted = 0
+    bases_seen: list[float] = []
+    for i, (label, _res, base, pts) in enumerate(curves):
+        pts = _with_accuracy(pts)
+        if not pts:
+            continue
+        colour, marker = _style(i)
+        pts = sorted(pts, key=lambda p: (p.top1, y_of(p)))
+        xs = [p.top1 for p in pts]
+        ys = [y_of(p) for p in pts]
+        ax.plot(xs, ys, marker=marker, color=colour, label=label, lw=1.4, ms=5, alpha=0.9)
+        all_x += xs
+        all_y += ys
+        all_lab += [p.label for p in pts]
+        plotted += 1
+        if base.top1 is not None and base.top1 not in bases_seen:
+            bases_seen.append(base.top1)
+            ax.plot([base.top1], [baseline_y], marker="*", ms=14, color="black", ls="none", zorder=5,
+                    label="dense baseline" if len(bases_seen) == 1 else None)
+            all_x.append(base.top1)
+            all_y.append(baseline_y)
+            all_lab.append("dense")
+    if not plotted:
+        names = ", ".join(str(r.get("_source", n)) for n, r in series.items())
+        raise ZapsimError(
+            f"{names}: no operating point has a top-1 accuracy (synthetic trace?), so '{title}' cannot be drawn"
+        )
+    cost = np.array(all_y) if better_y == "low" else -np.array(all_y)
+    front = pareto_front(cost, all_x)
+    fx = [all_x[i] for i in front]
+    fy = [all_y[i] for i in front]
+    ax.plot(fx, fy, color="black", lw=5, alpha=0.15, solid_capstyle="round", zorder=1, label="Pareto front (all points)")
+    ax.plot(fx, fy, ls="none", marker="o", ms=11, mfc="none", mec="black", mew=1.0, zorder=4)
+    ax.axhline(baseline_y, color="black", lw=0.8, ls=":")
+    ax.set_xlabel("top-1 accuracy (%)")
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
+    ax.invert_xaxis()  # accuracy given up grows to the right, so the curve reads left (exact) to right (aggressive)
+    ax.legend(fontsize=8, loc="best")
+    return save_figure(fig, out_base, overwrite)
+
+
+def plot_energy_accuracy(series: Series, out_base: str | Path, overwrite: bool = False,
+                         title: str = "Energy against accuracy") -> list[Path]:
+    """Normalised energy (dense = 1, same architecture) against top-1, one curve per series, Pareto front marked.
+
+    ``series`` maps a curve label (e.g. a pattern or an architecture) to a results dict.
+    """
+    return _tradeoff(
+        series, out_base, y_of=lambda p: p.energy_norm, y_label="energy / dense energy (same architecture)",
+        better_y="low", title=title, overwrite=overwrite, baseline_y=1.0,
+    )
+
+
+def plot_speedup_accuracy(series: Series, out_base: str | Path, overwrite: bool = False,
+                          title: str = "Speedup against accuracy (simulated cycles)") -> list[Path]:
+    """Speedup (dense cycles / op cycles) against top-1, one curve per series, Pareto front marked."""
+    return _tradeoff(
+        series, out_base, y_of=lambda p: p.speedup, y_label="speedup over dense (× cycles)",
+        better_y="high", title=title, overwrite=overwrite, baseline_y=1.0,
+    )
+
+
+def plot_mac_accuracy(series: Series, out_base: str | Path, overwrite: bool = False,
+                      title: str = "MAC reduction against accuracy change") -> list[Path]:
+    """The method's own view: MAC reduction (%) against top-1 change (points), per series,
+    solid without and dashed with the ZAPs' own MACs left uncounted.
+    """
+    curves = _split_kinds(series)
+    fig, ax = _new_figure()
+    plotted = 0
+    for i, (label, _res, base, pts) in enumerate(curves):
+        pts = _with_accuracy(pts)
+        if not pts or base.top1 is None:
+            continue
+        colour, marker = _style(i)
+        pts = sorted(pts, key=lambda p: -p.top1)
+        dx = [p.top1 - base.top1 for p in pts]
+        ax.plot(dx, [100 * p.mac_reduction_net for p in pts], marker=marker, color=colour, lw=1.4, ms=5,
+                label=f"{label}")
+        ax.plot(dx, [100 * p.mac_reduction for p in pts], marker=marker, color=colour, lw=1.0, ms=4, ls="--",
+                mfc="none", alpha=0.8)
+        plotted += 1
+    if not plotted:
+        names = ", ".join(str(r.get("_source", n)) for n, r in series.items())
+        raise ZapsimError(f"{names}: no operating point has a top-1 accuracy (synthetic trace?), so '{title}' "
+                          "cannot be drawn")
+    ax.plot([], [], color="grey", lw=1.4, label="net: ZAP MACs subtracted")
+    ax.plot([], [], color="grey", lw=1.0, ls="--", label="gross: ZAP MACs not counted")
+    ax.axhline(0, color="black", lw=0.8, ls=":")
+    ax.axvline(0, color="black", lw=0.8, ls=":")
+    ax.set_xlabel("top-1 change against dense (percentage points)")
+    ax.set_ylabel("MAC reduction (% of all dense MACs)")
+    ax.set_title(title)
+    ax.invert_xaxis()
+    ax.legend(fontsize=8, loc="best")
+    return save_figure(fig, out_base, overwrite)
+
+
+def _energy_unit(max_pj: float) -> tuple[float, str]:
+    for scale, unit in ((1e6, "µJ"), (1e3, "nJ")):
+        if max_pj >= scale:
+            return scale, unit
+    return 1.0, "pJ"
+
+
+def _op_by_id(res: Mapping[str, Any], op_id: str) -> dict[str, Any]:
+    for op in res["operating_points"]:
+        if op["id"] == op_id:
+            return op
+    ids = ", ".join(o["id"] for o in res["operating_points"])
+    raise ZapsimError(f"{res.get('_source', 'results')}: no operating point '{op_id}' (it has {ids})")
+
+
+def default_zap_op(res: Mapping[str, Any]) -> str:
+    """The operating point shown beside dense by default: the one with the lowest energy whose top-1 is
+    within 1 point of dense (or the lowest-energy one when there is no accuracy)."""
+    base, pts = op_points(res)
+    if not pts:
+        raise ZapsimError(f"{res.get('_source', 'results')}: only the dense operating point; nothing to compare")
+    ok = [p for p in pts if p.top1 is not None and base.top1 is not None and p.top1 >= base.top1 - 1.0]
+    return min(ok or pts, key=lambda p: p.energy_norm).id
+
+
+def plot_layer_energy(res: Mapping[str, Any], out_base: str | Path, op_id: str | None = None,
+                      overwrite: bool = False, title: str | None = None) -> list[Path]:
+    """Per-layer stacked energy by component, dense (hatched, left) beside a ZAP operating point (right)."""
+    base = baseline_op(res)
+    op = _op_by_id(res, op_id or default_zap_op(res))
+    names = [layer["name"] for layer in base["layers"]]
+    if [layer["name"] for layer in op["layers"]] != names:
+        raise ZapsimError(f"{res.get('_source', 'results')}: operating points '{base['id']}' and '{op['id']}' "
+                          "list different layers")
+    comps = [c for c in COMPONENTS if any(layer["energy_pj"]["by_component"].get(c, 0) for o in (base, op)
+                                          for layer in o["layers"])]
+    peak = max(max(layer["energy_pj"]["total"] for layer in o["layers"]) for o in (base, op))
+    scale, unit = _energy_unit(peak)
+    n = len(names)
+    fig, ax = _new_figure(width=max(7.0, 0.32 * n + 2), height=4.8)
+    x = np.arange(n)
+    w = 0.4
+    for o, dx, hatch in ((base, -w / 2, "///"), (op, w / 2, None)):
+        bottom = np.zeros(n)
+        for c in comps:
+            vals = np.array([layer["energy_pj"]["by_component"].get(c, 0.0) for layer in o["layers"]]) / scale
+            ax.bar(x + dx, vals, w, bottom=bottom, color=COMPONENT_COLOURS[c], hatch=hatch, edgecolor="white",
+                   linewidth=0.3)
+            bottom += vals
+    ax.set_xticks(x, [_short_layer(s) for s in names], rotation=90, fontsize=7)
+    ax.set_xlim(-0.7, n - 0.3)
+    ax.set_ylabel(f"energy per image ({unit})")
+    ax.set_xlabel("layer")
+    acc = top1_percent(op)
+    e_save = 1 - op["total"]["energy_pj"]["total"] / base["total"]["energy_pj"]["total"]
+    ax.set_title(title or f"Energy per layer: dense vs '{op.get('label') or op['id']}' "
+                          f"({abs(100 * e_save):.1f}% {'less' if e_save >= 0 else 'more'} energy overall" + (f", top-1 {acc:.2f}%)" if acc is not None else ")"))
+    handles = [Patch(facecolor=COMPONENT_COLOURS[c], label=COMPONENT_LABELS[c]) for c in comps]
+    handles += [Patch(facecolor="white", edgecolor="black", hatch="///", label="left: dense"),
+                Patch(facecolor="white", edgecolor="black", label="right: with ZAP")]
+    ax.legend(handles=handles, fontsize=8, ncol=2, loc="best")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.grid(False, axis="x")
+    return save_figure(fig, out_base, overwrite)
+
+
+def _short_layer(name: str) -> str:
+    # "layer2.3.conv1" -> "2.3.c1": keeps 57 ResNet-56 tick labels legible.
+    return name.replace("layer", "").replace("conv", "c").replace("linear", "fc")
+
+
+def plot_layer_gain(res: Mapping[str, Any], out_base: str | Path, op_id: str | None = None,
+                    channels: Mapping[str, int] | None = None, overwrite: bool = False,
+                    title: str | None = None) -> list[Path]:
+    """Per layer: energy ZAP saves (up) against what the ZAP unit costs (down) and the net (black tick),
+    bars coloured by the layer's output channel count when ``channels`` (layer name -> C_out) is given.
+    """
+    base = baseline_op(res)
+    op = _op_by_id(res, op_id or default_zap_op(res))
+    names = [layer["name"] for layer in base["layers"]]
+    e_base = np.array([layer["energy_pj"]["total"] for layer in base["layers"]])
+    e_op = np.array([layer["energy_pj"]["total"] for layer in op["layers"]])
+    zap = np.array([layer["energy_pj"]["by_component"].get("zap", 0.0) for layer in op["layers"]])
+    saving = e_base - (e_op - zap)  # what the skipped work saved, before paying for the predictor
+    net = e_base - e_op
+    scale, unit = _energy_unit(max(np.abs(saving).max(), zap.max(), 1.0))
+    n = len(names)
+    fig, ax = _new_figure(width=max(7.0, 0.32 * n + 2), height=4.8)
+    x = np.arange(n)
+    ch_colours: dict[int, str] = {}
+    if channels:
+        for i, c in enumerate(sorted(set(channels.values()))):
+            ch_colours[c] = CHANNEL_COLOURS[i % len(CHANNEL_COLOURS)]
+    cols = [ch_colours.get(channels.get(nm, -1), "#4c72b0") if channels else "#4c72b0" for nm in names]
+    ax.bar(x, saving / scale, 0.7, color=cols, alpha=0.85)
+    ax.bar(x, -zap / scale, 0.7, color=COMPONENT_COLOURS["zap"], alpha=0.9)
+    ax.plot(x, net / scale, ls="none", marker="_", ms=10, mew=2.0, color="black")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, [_short_layer(s) for s in names], rotation=90, fontsize=7)
+    ax.set_xlim(-0.7, n - 0.3)
+    ax.set_ylabel(f"energy per image ({unit})")
+    ax.set_xlabel("layer")
+    ax.set_title(title or f"Per-layer energy: saved by skipping vs ZAP cost ('{op.get('label') or op['id']}')")
+    handles = [Patch(facecolor=v, label=f"saved, C_out = {c}") for c, v in ch_colours.items()] or [
+        Patch(facecolor="#4c72b0", label="saved by skipping")]
+    handles += [Patch(facecolor=COMPONENT_COLOURS["zap"], label="ZAP unit cost (negative)")]
+    handles += [Line2D([], [], ls="none", marker="_", ms=10, mew=2, color="black",
+                                        label="net saving")]
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.grid(False, axis="x")
+    return save_figure(fig, out_base, overwrite)
+
+
+# --------------------------------------------------------------------------- per-PE timeline
+
+
+def runs_to_matrix(runs: Sequence[Sequence[tuple[int, int]]], num_cycles: int | None = None) -> np.ndarray:
+    """Per-PE run-length timelines -> state matrix (num_pe, num_cycles) of codes 0..3 (busy, gated, idle,
+    stalled).  ``runs[pe]`` is a list of (state, length) in time order; a PE that finishes early is idle
+    for the rest of the layer.
+    """
+    lengths = [sum(int(n) for _, n in r) for r in runs]
+    total = max(lengths) if num_cycles is None else int(num_cycles)
+    out = np.full((len(runs), total), PE_STATES.index("idle"), dtype=np.uint8)
+    for pe, r in enumerate(runs):
+        t = 0
+        for state, n in r:
+            s = int(state)
+            if not 0 <= s < len(PE_STATES):
+                raise ZapsimError(f"timeline of PE {pe}: state code {s} is not one of 0..3 ({', '.join(PE_STATES)})")
+            if n < 0:
+                raise ZapsimError(f"timeline of PE {pe}: negative run length {n}")
+            out[pe, t:t + int(n)] = s
+            t += int(n)
+    return out
+
+
+def bin_states(states: np.ndarray, max_columns: int = 1200) -> tuple[np.ndarray, int]:
+    """Downsample a state matrix (num_pe, cycles) to at most ``max_columns`` columns, each the most
+    frequent state of its bin (ties go to the lower code).  Returns (matrix, cycles per column).
+    """
+    s = np.asarray(states)
+    n_pe, cyc = s.shape
+    per = max(1, math.ceil(cyc / max_columns))
+    if per == 1:
+        return s.astype(np.uint8), 1
+    cols = math.ceil(cyc / per)
+    pad = np.full((n_pe, cols * per), 255, dtype=np.uint8)  # 255: past the end, counts for no state
+    pad[:, :cyc] = s
+    blocks = pad.reshape(n_pe, cols, per)
+    counts = np.stack([(blocks == k).sum(axis=2) for k in range(len(PE_STATES))], axis=2)
+    return counts.argmax(axis=2).astype(np.uint8), per
+
+
+def plot_pe_timeline(states: np.ndarray, out_base: str | Path, *, title: str = "Per-PE timeline",
+                     phase_starts: Mapping[str, float] | None = None, pe_label: str = "PE",
+                     overwrite: bool = False, max_columns: int = 1200) -> list[Path]:
+    """Heatmap of one layer: rows are PEs, columns cycles, colour the state (busy / gated / idle / stalled),
+    with per-PE totals beside it.  ``states`` is (num_pe, cycles) of codes 0..3; ``phase_starts`` maps a
+    phase name (A, Z, C) to the cycle it starts at, drawn as a vertical line.
+    """
+    s = np.asarray(states)
+    if s.ndim != 2 or s.size == 0:
+        raise ZapsimError(f"a PE timeline must be a non-empty (num_pe, cycles) matrix, got shape {s.shape}")
+    if s.max() >= len(PE_STATES):
+        raise ZapsimError(f"PE timeline state codes must be 0..3 ({', '.join(PE_STATES)}), found {int(s.max())}")
+    binned, per = bin_states(s, max_columns)
+    n_pe, cyc = s.shape
+    fig = Figure(figsize=(9.0, max(3.2, min(7.0, 1.5 + 0.04 * n_pe))), layout="constrained")
+    gs = fig.add_gridspec(1, 2, width_ratios=(5, 1))
+    ax = fig.add_subplot(gs[0])
+    axb = fig.add_subplot(gs[1], sharey=ax)
+    cmap = ListedColormap(PE_STATE_COLOURS)
+    norm = BoundaryNorm(np.arange(-0.5, len(PE_STATES) + 0.5), cmap.N)
+    ax.imshow(binned, aspect="auto", interpolation="nearest", cmap=cmap, norm=norm,
+              extent=(0, binned.shape[1] * per, n_pe - 0.5, -0.5))
+    for name, start in (phase_starts or {}).items():
+        ax.axvline(float(start), color="black", lw=1.0, ls="--")
+        ax.text(float(start), 0.02 * n_pe, f" {name}", va="top", ha="left", fontsize=9,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
+    ax.set_xlim(0, cyc)
+    ax.set_xlabel("cycle" + (f" (each column = {per} cycles, most frequent state)" if per > 1 else ""))
+    ax.set_ylabel(f"{pe_label} index")
+    ax.set_title(title)
+    # Exact per-PE totals as horizontal stacked bars (fractions of the layer's cycles).
+    frac = np.stack([(s == k).sum(axis=1) for k in range(len(PE_STATES))], axis=1) / cyc
+    left = np.zeros(n_pe)
+    for k, name in enumerate(PE_STATES):
+        axb.barh(np.arange(n_pe), frac[:, k] * 100, left=left, height=1.0, color=PE_STATE_COLOURS[k], label=name)
+        left += frac[:, k] * 100
+    axb.set_xlim(0, 100)
+    axb.set_xlabel("% of cycles")
+    axb.tick_params(labelleft=False)
+    tot = frac.mean(axis=0) * 100
+    handles = [Patch(facecolor=PE_STATE_COLOURS[k], label=f"{nm} ({tot[k]:.0f}%)") for k, nm in enumerate(PE_STATES)]
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8)
+    return save_figure(fig, out_base, overwrite)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def series_label(res: Mapping[str, Any], fallback: str) -> str:
+    """A curve label from a results dict: architecture name, model and pattern when the results carry them."""
+    arch = res.get("arch") or {}
+    wl = res.get("workload") or {}
+    parts = [str(x) for x in (arch.get("name"), wl.get("model"), wl.get("pattern")) if x]
+    return " · ".join(parts) or fallback
+
+
+def plot_all(results: Sequence[Mapping[str, Any]], out_dir: str | Path, overwrite: bool = False,
+             op_id: str | None = None, log=print) -> list[Path]:
+    """Every figure the results allow, into ``out_dir``; figures needing accuracy are left out (with a note)
+    when no operating point has one."""
+    out = Path(out_dir)
+    series: dict[str, Mapping[str, Any]] = {}
+    for i, res in enumerate(results):
+        label = series_label(res, Path(str(res.get("_source", f"results{i}"))).parent.name or f"results{i}")
+        if label in series:
+            label = f"{label} [{i + 1}]"
+        series[label] = res
+    written: list[Path] = []
+    for name, fn in (("energy_accuracy", plot_energy_accuracy), ("speedup_accuracy", plot_speedup_accuracy),
+                     ("mac_accuracy", plot_mac_accuracy)):
+        if not any(top1_percent(op) is not None for r in results for op in r["operating_points"]):
+            log(f"skipped {name}: no operating point has a top-1 accuracy (synthetic trace?)")
+            continue
+        written += fn(series, out / name, overwrite=overwrite)
+    for i, res in enumerate(results):
+        suffix = "" if len(results) == 1 else f"_{i + 1}"
+        if len(res["operating_points"]) < 2:
+            log(f"skipped layer figures of {res.get('_source')}: only one operating point")
+            continue
+        written += plot_layer_energy(res, out / f"layer_energy{suffix}", op_id=op_id, overwrite=overwrite)
+        written += plot_layer_gain(res, out / f"layer_gain{suffix}", op_id=op_id, overwrite=overwrite)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m zapsim.plot",
+        description="Draw zapsim figures (PNG and PDF): energy / speedup / MAC reduction against accuracy "
+        "(one curve per results file and threshold kind, Pareto front marked) and per-layer energy.",
+    )
+    ap.add_argument("results", nargs="+", help="results JSON files of `python -m zapsim.run` (or their directories)")
+    ap.add_argument("--out", default=None, help="output directory (default: plots/ beside the first results file)")
+    ap.add_argument("--op", default=None, help="operating point shown beside dense in the per-layer figures "
+                    "(default: lowest energy within 1 point of dense top-1)")
+    ap.add_argument("--overwrite", action="store_true", help="replace existing figures")
+    args = ap.parse_args(argv)
+    results = [load_results(p) for p in args.results]
+    out = Path(args.out) if args.out else Path(results[0]["_source"]).parent / "plots"
+    for p in plot_all(results, out, overwrite=args.overwrite, op_id=args.op,
+                      log=lambda m: print(m, file=sys.stderr)):
+        print(p)
+    return 0
+
+
+def entry() -> None:
+    """Console-script entry point (``zapsim-plot``)."""
+    raise SystemExit(cli_main(main))
+
+
+if __name__ == "__main__":
+    entry()
