@@ -281,3 +281,11 @@ def test_cli(tmp_path):
     r = subprocess.run([*run, str(bad)], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and str(bad) in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_select_ops_keeps_baseline_and_kind():
+    res = plot.validate_results(fake_results(kinds=("uniform", "per_layer")))
+    sub = plot.select_ops(res, kinds=["per_layer"])
+    assert [op["id"] for op in sub["operating_points"]] == ["dense", "p0", "p1", "p2", "p3"]
+    assert len(res["operating_points"]) == 9  # the original is untouched
+    assert [op["id"] for op in plot.select_ops(res, ids=["u2"])["operating_points"]] == ["dense", "u2"]

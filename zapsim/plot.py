@@ -191,6 +191,16 @@ def baseline_op(res: Mapping[str, Any], source: str | None = None) -> dict[str, 
     )
 
 
+def select_ops(res: Mapping[str, Any], kinds: Sequence[str] | None = None,
+               ids: Sequence[str] | None = None) -> dict[str, Any]:
+    """A shallow copy of ``res`` keeping the baseline plus the operating points of the given kinds / ids
+    (e.g. only the uniform-threshold curve of a trace that also has per-layer thresholds)."""
+    base = baseline_op(res)
+    keep = [op for op in res["operating_points"]
+            if op is base or ((kinds is None or op.get("kind") in kinds) and (ids is None or op["id"] in ids))]
+    return {**res, "operating_points": keep}
+
+
 def top1_percent(op: Mapping[str, Any]) -> float | None:
     """Top-1 accuracy of an operating point in percent, or None when the trace has none (synthetic)."""
     acc = op.get("accuracy")
