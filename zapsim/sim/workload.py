@@ -1,0 +1,319 @@
+"""Dense workloads: a list of layer shapes from YAML or a SCALE-Sim topology CSV.
+
+A workload file gives the simulator layers without a trace (every input
+treated as nonzero, no ZAP masks), e.g. to validate dense cycle counts
+against SCALE-Sim or the Eyeriss chip.  Two formats:
+
+YAML (``.yaml`` / ``.yml``): a list of layers, or a mapping ``{name: ...,
+layers: [...]}``.  Each layer::
+
+    - name: conv2            # required, unique
+      kind: conv             # conv (default) | fc
+      c_in: 96               # required
+      h_in: 27               # required for conv; fc: 1 (the default)
+      w_in: 27               # default: h_in
+      c_out: 256             # required
+      kernel: 5              # int or [kh, kw]; default 3 (fc: 1)
+      stride: 1              # int or [sh, sw]; default 1
+      padding: 2             # int or [ph, pw]; default 0
+      groups: 2              # default 1
+      relu: true             # output goes through a ReLU; default true for conv, false for fc
+      zap: checkerboard      # optional: a ZAP with this pattern (a name or a 0/1 matrix)
+
+SCALE-Sim topology CSV (``.csv``): ``Layer name, IFMAP Height, IFMAP Width,
+Filter Height, Filter Width, Channels, Num Filter, Strides`` with or without
+a trailing comma and a header line (whitespace around cells ignored).  The
+inputs are already padded, so padding is 0; a 1x1 filter on a 1x1 map is an
+fc layer.
+
+Every error names the file, the layer (YAML: its index, name and line; CSV:
+the line), the key or column, the value, and what is allowed.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ZapsimError
+from ..trace_format import TraceLayer, make_layer
+
+YAML_KEYS = ("name", "kind", "c_in", "h_in", "w_in", "c_out", "kernel", "stride", "padding", "groups", "relu", "zap")
+SCALESIM_COLUMNS = (
+    "Layer name",
+    "IFMAP Height",
+    "IFMAP Width",
+    "Filter Height",
+    "Filter Width",
+    "Channels",
+    "Num Filter",
+    "Strides",
+)
+
+
+def load_workload(path: str | Path) -> list[TraceLayer]:
+    """Read a YAML layer list or a SCALE-Sim topology CSV into :class:`TraceLayer` objects."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such workload file")
+    try:
+        text = p.read_text()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not a text file ({exc.reason})") from None
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        layers = _load_csv(p, text)
+    elif suffix in (".yaml", ".yml"):
+        layers = _load_yaml(p, text)
+    else:
+        raise ConfigError(f"{p}: unknown workload format '{p.suffix}'; allowed: .yaml/.yml (layer list) or .csv (SCALE-Sim topology)")
+    if not layers:
+        raise ConfigError(f"{p}: the workload has no layers")
+    seen: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        if layer.name in seen:
+            raise ConfigError(f"{p}: layer {i} name '{layer.name}' repeats layer {seen[layer.name]}; names must be unique")
+        seen[layer.name] = i
+    return layers
+
+
+def workload_name(path: str | Path) -> str:
+    """The workload's model name: YAML ``name:`` if the file is a mapping with one, else the file stem."""
+    p = Path(path)
+    if p.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            d = yaml.safe_load(p.read_text())
+        except yaml.YAMLError:
+            d = None
+        if isinstance(d, Mapping) and isinstance(d.get("name"), str):
+            return d["name"]
+    return p.stem
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def _item_lines(text: str) -> list[int]:
+    """1-based line of each layer entry (for messages); empty if the layout is not a plain list."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if getattr(k, "value", None) == "layers":
+                node = v
+                break
+    if not isinstance(node, yaml.SequenceNode):
+        return []
+    return [item.start_mark.line + 1 for item in node.value]
+
+
+def _load_yaml(p: Path, text: str) -> list[TraceLayer]:
+    import yaml
+
+    try:
+        d = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{p}: not valid YAML{where}: {problem}") from None
+    if isinstance(d, Mapping):
+        extra = [k for k in d if k not in ("name", "layers", "description")]
+        if extra:
+            raise ConfigError(f"{p}: unknown top-level key '{extra[0]}'; allowed: name, description, layers")
+        if "layers" not in d:
+            raise ConfigError(f"{p}: a workload mapping needs a 'layers' list")
+        d = d["layers"]
+    if not isinstance(d, list):
+        raise ConfigError(f"{p}: a workload must be a list of layers (or a mapping with 'layers'), got {type(d).__name__}")
+    lines = _item_lines(text)
+    layers = []
+    for i, entry in enumerate(d):
+        where = f"{p}: layer {i}" + (f" (line {lines[i]})" if i < len(lines) else "")
+        layers.append(_yaml_layer(entry, where))
+    return layers
+
+
+def _int(where: str, key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: {key} = {value!r}: wrong type; allowed: an integer >= {minimum}")
+    if value < minimum:
+        raise ConfigError(f"{where}: {key} = {value!r}: out of range; allowed: an integer >= {minimum}")
+    return value
+
+
+def _pair(where: str, key: str, value: Any, minimum: int) -> tuple[int, int]:
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise ConfigError(f"{where}: {key} = {value!r}: wrong length; allowed: an integer >= {minimum} or [h, w]")
+        return (_int(where, f"{key}[0]", value[0], minimum), _int(where, f"{key}[1]", value[1], minimum))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: {key} = {value!r}: wrong type; allowed: an integer >= {minimum} or [h, w]")
+    v = _int(where, key, value, minimum)
+    return (v, v)
+
+
+def _yaml_layer(entry: Any, where: str) -> TraceLayer:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where}: a layer must be a mapping of {', '.join(YAML_KEYS)}, got {entry!r}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: name = {name!r}: a layer needs a non-empty string 'name'")
+    where = f"{where} ('{name}')"
+    for key in entry:
+        if key not in YAML_KEYS:
+            close = difflib.get_close_matches(str(key), YAML_KEYS, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{where}: unknown key '{key}'{hint} (allowed: {', '.join(YAML_KEYS)})")
+    kind = entry.get("kind", "conv")
+    if kind not in ("conv", "fc"):
+        raise ConfigError(f"{where}: kind = {kind!r}: not a known layer kind; allowed: one of conv, fc")
+    for key in ("c_in", "c_out") + (("h_in",) if kind == "conv" else ()):
+        if key not in entry:
+            raise ConfigError(f"{where}: missing key '{key}' (an integer >= 1)")
+    c_in = _int(where, "c_in", entry["c_in"], 1)
+    c_out = _int(where, "c_out", entry["c_out"], 1)
+    if kind == "fc":
+        # an fc layer is a 1x1 conv on a 1x1 map: any other shape is a mistake
+        for key, fixed in (("h_in", 1), ("w_in", 1), ("kernel", 1), ("stride", 1), ("padding", 0), ("groups", 1)):
+            if key in entry and entry[key] not in (fixed, [fixed, fixed]):
+                raise ConfigError(f"{where}: {key} = {entry[key]!r}: an fc layer is a 1x1 conv on a 1x1 map; "
+                                  f"allowed: {fixed} (or leave it out)")
+        h_in = w_in = 1
+        kernel, stride, padding, groups = (1, 1), (1, 1), (0, 0), 1
+    else:
+        h_in = _int(where, "h_in", entry["h_in"], 1)
+        w_in = _int(where, "w_in", entry.get("w_in", h_in), 1)
+        kernel = _pair(where, "kernel", entry.get("kernel", 3), 1)
+        stride = _pair(where, "stride", entry.get("stride", 1), 1)
+        padding = _pair(where, "padding", entry.get("padding", 0), 0)
+        groups = _int(where, "groups", entry.get("groups", 1), 1)
+        if c_in % groups or c_out % groups:
+            raise ConfigError(f"{where}: groups = {groups}: must divide c_in = {c_in} and c_out = {c_out}")
+    relu = entry.get("relu", kind == "conv")
+    if not isinstance(relu, bool):
+        raise ConfigError(f"{where}: relu = {relu!r}: wrong type; allowed: true or false")
+    zap = entry.get("zap")
+    _check_output_size(where, h_in, w_in, kernel, padding)
+    zkw: dict[str, Any] = {}
+    if zap is not None:
+        if kind == "fc":
+            raise ConfigError(f"{where}: zap = {zap!r}: the method puts no ZAP on fully connected layers; remove 'zap'")
+        from ..patterns import PATTERNS, pattern_matrix
+
+        try:
+            if isinstance(zap, str):
+                pattern_matrix(zap)
+                zkw["zap_pattern"] = zap
+            elif isinstance(zap, list):
+                zkw["zap_matrix"] = pattern_matrix(zap).tolist()
+            else:
+                raise ZapsimError("wrong type")
+        except ZapsimError as exc:
+            raise ConfigError(
+                f"{where}: zap = {zap!r}: {exc}; allowed: one of {', '.join(PATTERNS)} or a 0/1 matrix such as [[1, 0], [0, 1]]"
+            ) from None
+    return make_layer(name, c_in, h_in, w_in, c_out, kernel=kernel, stride=stride, padding=padding, groups=groups,
+                      kind=kind, relu=relu, **zkw)
+
+
+def _check_output_size(where: str, h_in: int, w_in: int, kernel, padding) -> None:
+    for axis, n, k, pad in (("h", h_in, kernel[0], padding[0]), ("w", w_in, kernel[1], padding[1])):
+        if n + 2 * pad < k:
+            raise ConfigError(
+                f"{where}: kernel = {k} is larger than the padded input ({axis}_in {n} + 2 x padding {pad} = {n + 2 * pad}); "
+                "the output would be empty"
+            )
+
+
+# --------------------------------------------------------------------------- SCALE-Sim CSV
+
+
+def _norm(cell: str) -> str:
+    return " ".join(cell.split()).lower()
+
+
+def _load_csv(p: Path, text: str) -> list[TraceLayer]:
+    rows = list(csv.reader(io.StringIO(text)))
+    layers: list[TraceLayer] = []
+    header_seen = False
+    for lineno, row in enumerate(rows, 1):
+        cells = [c.strip() for c in row]
+        while cells and cells[-1] == "":  # trailing commas (SCALE-Sim writes one)
+            cells.pop()
+        if not cells or cells[0].startswith("#"):
+            continue
+        if not header_seen and not layers and not _is_int(cells[1] if len(cells) > 1 else ""):
+            _check_header(p, lineno, cells)
+            header_seen = True
+            continue
+        layers.append(_csv_layer(p, lineno, cells))
+    return layers
+
+
+def _is_int(s: str) -> bool:
+    try:
+        int(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _check_header(p: Path, lineno: int, cells: list[str]) -> None:
+    want = [_norm(c) for c in SCALESIM_COLUMNS]
+    got = [_norm(c) for c in cells]
+    if got == want:
+        return
+    if len(got) != len(want):
+        raise ConfigError(
+            f"{p}: line {lineno}: the header has {len(got)} columns, a SCALE-Sim topology has {len(want)}: "
+            f"{', '.join(SCALESIM_COLUMNS)}"
+        )
+    for col, (g, w) in enumerate(zip(got, want), 1):
+        if g != w:
+            raise ConfigError(
+                f"{p}: line {lineno}, column {col}: header '{cells[col - 1]}' should be '{SCALESIM_COLUMNS[col - 1]}' "
+                f"(columns: {', '.join(SCALESIM_COLUMNS)})"
+            )
+
+
+def _csv_layer(p: Path, lineno: int, cells: list[str]) -> TraceLayer:
+    where = f"{p}: line {lineno}"
+    if len(cells) != len(SCALESIM_COLUMNS):
+        raise ConfigError(
+            f"{where}: {len(cells)} values, expected {len(SCALESIM_COLUMNS)} ({', '.join(SCALESIM_COLUMNS)})"
+        )
+    name = cells[0]
+    if not name:
+        raise ConfigError(f"{where}, column 1 (Layer name): empty; every layer needs a name")
+    vals = []
+    for col in range(1, len(SCALESIM_COLUMNS)):
+        cell = cells[col]
+        try:
+            v = int(cell)
+        except ValueError:
+            raise ConfigError(
+                f"{where}, column {col + 1} ({SCALESIM_COLUMNS[col]}): '{cell}' is not an integer; allowed: an integer >= 1"
+            ) from None
+        if v < 1:
+            raise ConfigError(f"{where}, column {col + 1} ({SCALESIM_COLUMNS[col]}): {v} is out of range; allowed: an integer >= 1")
+        vals.append(v)
+    h, w, r, s, c, m, stride = vals
+    for col, k, n, axis in ((4, r, h, "IFMAP Height"), (5, s, w, "IFMAP Width")):
+        if k > n:
+            raise ConfigError(
+                f"{where}, column {col} ({SCALESIM_COLUMNS[col - 1]}): {k} is larger than {axis} {n} "
+                "(SCALE-Sim inputs are already padded); the output would be empty"
+            )
+    kind = "fc" if (h, w, r, s, stride) == (1, 1, 1, 1, 1) else "conv"
+    return make_layer(name, c, h, w, m, kernel=(r, s), stride=stride, padding=0, kind=kind, relu=kind == "conv")
