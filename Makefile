@@ -22,7 +22,7 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check zapsim tests benchmarks experiments
+	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(PY) benchmarks/run.py
