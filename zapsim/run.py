@@ -1,0 +1,195 @@
+"""``python -m zapsim.run CONFIG``: simulate a trace (or a dense workload) on an architecture.
+
+With only CONFIG it runs the bundled default trace (``traces/default``) and
+prints, per operating point against the dense baseline: accuracy, cycles,
+speedup, energy and its saving, and MACs algorithmic / actual / gated /
+skipped / ZAP.  See ``python -m zapsim.run --help`` and
+``docs/results-schema.md``.
+
+Startup is kept light: this module imports only argparse, the config and
+trace readers (NumPy, PyYAML) at first; the Numba engine is imported after
+the arguments, the config and the trace have been checked, so a mistake is
+reported at once.  It never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ZapsimError, cli_main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TRACE = Path("traces") / "default"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one line (exit 2 via cli_main) instead of usage + message."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ZapsimError(f"{message} (see python -m zapsim.run --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(
+        prog="python -m zapsim.run",
+        description="Cycle-level simulation of a ZAP trace (or a dense workload) on a PE-array accelerator: "
+        "per operating point against dense: accuracy, cycles, speedup, energy and saving, MACs "
+        "algorithmic/actual/gated/skipped/ZAP.",
+        epilog="Configs: arch_configs/*.yaml (docs/arch-config.md). Results JSON: docs/results-schema.md.",
+    )
+    ap.add_argument("config", help="architecture YAML, e.g. arch_configs/eyeriss_like.yaml")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--trace", metavar="DIR", default=None,
+                     help=f"trace directory (default: {DEFAULT_TRACE}, the bundled trace)")
+    src.add_argument("--workload", metavar="FILE", default=None,
+                     help="dense workload instead of a trace: a YAML layer list or a SCALE-Sim topology CSV")
+    ap.add_argument("--op", metavar="ID", nargs="+", default=None,
+                    help="operating point id(s) of the trace to run (default: all); 'dense' always runs as the baseline")
+    ap.add_argument("--images", metavar="N", type=int, default=None,
+                    help="simulate the trace's first N images (default: all)")
+    ap.add_argument("--batch", metavar="B", type=int, default=1,
+                    help="images per batch sharing one weight fetch from DRAM (default 1)")
+    ap.add_argument("--layers", action="store_true", help="also print a per-layer table for each operating point")
+    ap.add_argument("--out", metavar="DIR", default=None, help="write results.json and layers.csv into DIR")
+    ap.add_argument("--json", action="store_true", help="print the results JSON instead of the tables")
+    ap.add_argument("--timeline", metavar="LAYER", default=None,
+                    help="also record a per-PE timeline (busy/gated/idle/stalled) of this layer (name or index) "
+                    "into --out, with a plot")
+    ap.add_argument("--image", metavar="I", type=int, default=0, help="image index for --timeline (default 0)")
+    ap.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def default_trace() -> Path:
+    """``traces/default`` under the current directory if there, else under the repository."""
+    here = DEFAULT_TRACE
+    return here if here.is_dir() else REPO_ROOT / DEFAULT_TRACE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .sim.arch import load_arch
+    from .sim.report import check_out_dir, format_layers, format_summary, results_json, write_results
+
+    arch = load_arch(args.config)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        check_out_dir(out, args.overwrite)  # before the (possibly long) simulation
+    if args.batch < 1:
+        raise ZapsimError(f"--batch {args.batch}: must be >= 1")
+    if args.timeline is not None and out is None:
+        raise ZapsimError("--timeline writes its timeline and plot into --out DIR; give --out")
+
+    trace = None
+    if args.workload is not None:
+        from .sim.workload import load_workload, workload_name
+
+        for flag, value in (("--op", args.op), ("--images", args.images)):
+            if value is not None:
+                raise ZapsimError(f"{flag} applies to a trace; a --workload is dense (one operating point, no images)")
+        layers = load_workload(args.workload)
+        source, model = str(args.workload), workload_name(args.workload)
+    else:
+        from .trace_format import read_trace
+
+        tdir = Path(args.trace) if args.trace is not None else default_trace()
+        if not tdir.is_dir():
+            hint = ("; the default trace ships with the repository (traces/default): pass --trace DIR or --workload FILE"
+                    if args.trace is None else "")
+            raise ZapsimError(f"--trace {tdir}: no such trace directory{hint}")
+        trace = read_trace(tdir)
+        ids = [o.id for o in trace.operating_points]
+        if "dense" not in ids:
+            raise ZapsimError(f"{tdir}: the trace has no 'dense' operating point to compare against (it has {', '.join(ids)})")
+        for oid in args.op or []:
+            if oid not in ids:
+                raise ZapsimError(f"--op {oid}: no such operating point in {tdir}; it has {', '.join(ids)}")
+        if args.images is not None and not 1 <= args.images <= trace.num_images:
+            raise ZapsimError(f"--images {args.images}: the trace has {trace.num_images} image(s); allowed 1..{trace.num_images}")
+        layers = trace.layers
+        source, model = str(tdir), None
+    timeline_layer = _pick_layer(layers, args.timeline) if args.timeline is not None else None
+    if timeline_layer is not None:
+        n_img = 1 if trace is None else (args.images or trace.num_images)
+        if not 0 <= args.image < n_img:
+            raise ZapsimError(f"--image {args.image}: allowed 0..{n_img - 1}")
+
+    from .sim.simulate import simulate  # Numba: imported only once the inputs are known to be good
+
+    result = simulate(arch, layers, trace=trace, op_ids=args.op, images=args.images, progress=not args.quiet,
+                      source=source, batch=args.batch)
+    if model is not None:
+        result["workload"]["model"] = model
+
+    extra: dict[str, str | bytes] = {}
+    if timeline_layer is not None:
+        extra = _timeline_files(arch, layers, trace, timeline_layer, args.image, args.op)
+    if out is not None:
+        written = write_results(result, out, overwrite=args.overwrite, extra=extra)
+        if args.timeline is not None:
+            _plot_timelines(out, [p for p in written if p.name.startswith("timeline_") and p.suffix == ".json"],
+                            args.overwrite)
+    if args.json:
+        sys.stdout.write(results_json(result))
+    else:
+        sys.stdout.write(format_summary(result))
+        if args.layers:
+            sys.stdout.write("\n" + format_layers(result))
+        if out is not None:
+            sys.stdout.write(f"\nwrote {out / 'results.json'} and {out / 'layers.csv'}\n")
+    return 0
+
+
+def _pick_layer(layers, key: str) -> int:
+    names = [l.name for l in layers]
+    if key in names:
+        return names.index(key)
+    if key.lstrip("-").isdigit():
+        i = int(key)
+        if 0 <= i < len(layers):
+            return i
+    import difflib
+
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise ZapsimError(f"--timeline {key}: no such layer{hint} (layers: {', '.join(names)}, or an index 0..{len(names) - 1})")
+
+
+def _timeline_files(arch, layers, trace, li: int, image: int, op_ids) -> dict[str, str]:
+    """Per-PE timelines of one layer and image, one JSON per operating point (dense and the requested ops)."""
+    import json
+
+    from .sim.timeline import layer_timeline
+
+    ops = ["dense"] if trace is None else list(dict.fromkeys(["dense", *(op_ids or [o.id for o in trace.operating_points])]))
+    files = {}
+    for oid in ops:
+        tl = layer_timeline(arch, layers[li], trace=trace, layer_index=li, op_id=oid, image=image)
+        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in layers[li].name)
+        files[f"timeline_{safe}_{oid}.json"] = json.dumps(tl) + "\n"
+    return files
+
+
+def _plot_timelines(out: Path, paths: list[Path], overwrite: bool) -> None:
+    import json
+
+    from .plot import plot_pe_timeline, runs_to_matrix
+
+    for p in paths:
+        tl = json.loads(p.read_text())
+        states = runs_to_matrix(tl["runs"], tl.get("cycles"))
+        plot_pe_timeline(states, out / p.stem, title=f"{tl.get('layer')} / {tl.get('op_id')}: per-PE timeline",
+                         phase_starts=tl.get("phase_starts"), overwrite=True)
+
+
+def entry() -> None:
+    """Console script ``zapsim-run``."""
+    sys.exit(cli_main(main))
+
+
+if __name__ == "__main__":
+    entry()
