@@ -1,0 +1,429 @@
+"""The fast engine: Numba kernels that turn masks into pass-level cycle and MAC counts.
+
+Everything here is pass-level (one number per pass of the array, not per
+cycle) and batched over images, so one call per layer and operating point
+covers every image.  ``reference.py`` steps the same schedules one cycle at
+a time; tests hold the two to identical cycle counts.  The schedules
+themselves (what a pass is, in which order passes run) are described in
+``docs/simulator.md``; the mapping parameters come from
+``row_stationary.py`` and ``systolic.py``.
+
+Zero-input modes are coded as integers for the kernels: 0 ignore, 1 gate,
+2 skip (``IN_MODES``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+IN_MODES = {"ignore": 0, "gate": 1, "skip": 2}
+
+# Row-stationary counter columns returned by rs_phase (per image).
+RS_COUNTERS = ("actual", "gated", "busy_pe", "gated_pe", "noc_ifmap", "noc_weight", "noc_psum_out", "noc_psum_in",
+               "noc_psum_hop", "items")
+
+
+# --------------------------------------------------------------------------- row-stationary
+
+
+@njit(cache=True)
+def rs_prefix(innz, R, S, E, F, U, V, ph, pw):
+    """Prefix over channels of the nonzero inputs one RS PE row sees.
+
+    ``out[c + 1, r, y, x] - out[c0, r, y, x]`` is, for channels c0..c, the
+    number of nonzero inputs among the S products of filter row ``r`` for
+    output (y, x): ifmap row ``y*U + r - ph``, columns ``x*V + s - pw``.
+    Padding counts as zero.
+    """
+    C, H, W = innz.shape
+    out = np.zeros((C + 1, R, E, F), dtype=np.int32)
+    for c in range(C):
+        for r in range(R):
+            for y in range(E):
+                h = y * U + r - ph
+                for x in range(F):
+                    n = 0
+                    if 0 <= h < H:
+                        for s in range(S):
+                            w = x * V + s - pw
+                            if 0 <= w < W and innz[c, h, w]:
+                                n += 1
+                    out[c + 1, r, y, x] = out[c, r, y, x] + n
+    return out
+
+
+@njit(cache=True)
+def rs_chunk_counts(comp, groups, p, n_fg):
+    """Per filter group (chunk = g * n_fg + fg) and output (y, x): how many filters of the group compute it."""
+    M, E, F = comp.shape
+    mg = M // groups
+    out = np.zeros((groups * n_fg, E, F), dtype=np.int32)
+    for k in range(M):
+        g = k // mg
+        fg = (k % mg) // p
+        ch = g * n_fg + fg
+        for y in range(E):
+            for x in range(F):
+                if comp[k, y, x]:
+                    out[ch, y, x] += 1
+    return out
+
+
+@njit(cache=True)
+def rs_phase(pre, ncs, ncr, geo, in_mode, mpc, pass_cycles, pass_chunk, pass_chunk_lo, counters, record, pe_slots):
+    """One phase (dense, A or C) of a row-stationary layer for one image.
+
+    ``pre``: :func:`rs_prefix` of the input (shape (1,1,1,1) when unused);
+    ``ncs`` / ``ncr``: :func:`rs_chunk_counts` of the outputs that occupy the
+    schedule / are really computed; ``geo`` the mapping (see
+    ``row_stationary.RSMapping.geometry``).  Fills ``pass_cycles``,
+    ``pass_chunk`` and ``pass_chunk_lo`` (the largest and smallest chunk in each pass)
+    and adds to ``counters`` (``RS_COUNTERS``).  Returns the number of passes.
+    With ``record`` set, ``pe_slots[pass, pe, 0/1/2]`` receives each PE's
+    cycles, actual MACs and gated MACs (pe = row * cols + col).
+
+    A pass holds ``nslots`` consecutive non-empty items; it lasts as long as
+    its slowest PE (ceil(work / mpc) cycles).  An item whose outputs are all
+    off the schedule is dropped with its traffic.
+    """
+    groups, mg, cg_n, R, S, E, F = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6]
+    p, q, n_fg, n_cg = geo[7], geo[8], geo[9], geo[10]
+    r_len, n_rseg, e, n_strips, nslots = geo[11], geo[12], geo[13], geo[14], geo[15]
+    multicast, W_in, H_in, U = geo[16], geo[17], geo[18], geo[19]
+    slots_h, cols = geo[20], geo[22]
+    n_pass = 0
+    in_pass = 0
+    cur_max = 0
+    cur_chunk = -1
+    cur_lo = -1
+    for g in range(groups):
+        for fg in range(n_fg):
+            ch = g * n_fg + fg
+            p_act = min(p, mg - fg * p)
+            for cg in range(n_cg):
+                c0 = g * cg_n + cg * q
+                q_act = min(q, cg_n - cg * q)
+                c1 = c0 + q_act
+                for rs in range(n_rseg):
+                    r0 = rs * r_len
+                    rl = min(r_len, R - r0)
+                    if rl <= 0:
+                        continue
+                    for st in range(n_strips):
+                        y0 = st * e
+                        el = min(e, E - y0)
+                        outs = 0
+                        for y in range(y0, y0 + el):
+                            for x in range(F):
+                                outs += ncs[ch, y, x]
+                        if outs == 0:
+                            continue
+                        item_max = 0
+                        for y in range(y0, y0 + el):
+                            full_s = 0
+                            full_r = 0
+                            for x in range(F):
+                                full_s += ncs[ch, y, x]
+                                full_r += ncr[ch, y, x]
+                            full_s *= q_act * S
+                            full_r *= q_act * S
+                            for r in range(r0, r0 + rl):
+                                if in_mode == 0:
+                                    slots = full_s
+                                    act = full_r
+                                else:
+                                    nz_s = 0
+                                    nz_r = 0
+                                    for x in range(F):
+                                        d = pre[c1, r, y, x] - pre[c0, r, y, x]
+                                        nz_s += ncs[ch, y, x] * d
+                                        nz_r += ncr[ch, y, x] * d
+                                    act = nz_r
+                                    slots = full_s if in_mode == 1 else nz_s
+                                gat = slots - act
+                                cyc = (slots + mpc - 1) // mpc
+                                if cyc > item_max:
+                                    item_max = cyc
+                                counters[0] += act
+                                counters[1] += gat
+                                if record:
+                                    pe = ((in_pass // slots_h) * r_len + (r - r0)) * cols + (in_pass % slots_h) * e + (y - y0)
+                                    pe_slots[n_pass, pe, 0] = cyc
+                                    pe_slots[n_pass, pe, 1] = act
+                                    pe_slots[n_pass, pe, 2] = gat
+                                if slots > 0:
+                                    counters[2] += cyc * act / slots
+                                    counters[3] += cyc * gat / slots
+                        # traffic of the item (words)
+                        rows_in = min(H_in, (el - 1) * U + rl)
+                        if multicast:
+                            counters[4] += rows_in * q_act * W_in
+                            counters[5] += rl * p_act * q_act * S
+                        else:
+                            counters[4] += rl * el * q_act * W_in
+                            counters[5] += rl * el * p_act * q_act * S
+                        counters[6] += outs
+                        if cg > 0 or rs > 0:
+                            counters[7] += outs
+                        counters[8] += (rl - 1) * outs
+                        counters[9] += 1
+                        # pack into passes
+                        if item_max > cur_max:
+                            cur_max = item_max
+                        if in_pass == 0:
+                            cur_lo = ch
+                        cur_chunk = ch
+                        in_pass += 1
+                        if in_pass == nslots:
+                            pass_cycles[n_pass] = cur_max
+                            pass_chunk[n_pass] = cur_chunk
+                            pass_chunk_lo[n_pass] = cur_lo
+                            n_pass += 1
+                            in_pass = 0
+                            cur_max = 0
+    if in_pass > 0:
+        pass_cycles[n_pass] = cur_max
+        pass_chunk[n_pass] = cur_chunk
+        pass_chunk_lo[n_pass] = cur_lo
+        n_pass += 1
+    return n_pass
+
+
+# --------------------------------------------------------------------------- systolic
+
+
+@njit(cache=True)
+def sys_fold_lengths(comp, groups, cols_n, mode):
+    """Per filter fold (chunk) of an os/ws array: the pixels it must stream.
+
+    ``comp`` (M, Npx) is the phase's scheduled outputs; pixels are
+    restricted to the phase's set by ``comp`` already.  ``mode``: 0 gate
+    (every pixel of the phase's set, given as ``comp``'s any-row), 1 row
+    (pixels with any scheduled output in the fold), 2 compact (the largest
+    per-filter count in the fold: columns stream their own pixels).
+    """
+    M, npx = comp.shape
+    mg = M // groups
+    n_cf = (mg + cols_n - 1) // cols_n
+    out = np.zeros(groups * n_cf, dtype=np.int64)
+    for g in range(groups):
+        for cf in range(n_cf):
+            k0 = g * mg + cf * cols_n
+            k1 = min(k0 + cols_n, (g + 1) * mg)
+            if mode == 2:
+                best = 0
+                for k in range(k0, k1):
+                    n = 0
+                    for i in range(npx):
+                        if comp[k, i]:
+                            n += 1
+                    if n > best:
+                        best = n
+                out[g * n_cf + cf] = best
+            else:
+                n = 0
+                for i in range(npx):
+                    for k in range(k0, k1):
+                        if comp[k, i]:
+                            n += 1
+                            break
+                out[g * n_cf + cf] = n
+    return out
+
+
+@njit(cache=True)
+def sys_is_lengths(comp, groups, cols_n, mode):
+    """Input-stationary: per group, kept pixels, and per pixel fold the filters streamed.
+
+    Returns (kept pixel count per group, stream length per (group, pixel fold)
+    flattened with ``max_pf`` folds per group, ``max_pf``).  ``mode`` as in
+    :func:`sys_fold_lengths`; in ``gate`` mode ``comp`` marks the phase's
+    pixels for every filter so nothing is dropped.
+    """
+    M, npx = comp.shape
+    mg = M // groups
+    kept = np.zeros(groups, dtype=np.int64)
+    max_pf = (npx + cols_n - 1) // cols_n
+    streams = np.zeros(groups * max(max_pf, 1), dtype=np.int64)
+    idx = np.empty(npx, dtype=np.int64)
+    for g in range(groups):
+        nk = 0
+        for i in range(npx):
+            for k in range(g * mg, (g + 1) * mg):
+                if comp[k, i]:
+                    idx[nk] = i
+                    nk += 1
+                    break
+        kept[g] = nk
+        n_pf = (nk + cols_n - 1) // cols_n
+        for pf in range(n_pf):
+            j0 = pf * cols_n
+            j1 = min(j0 + cols_n, nk)
+            if mode == 2:
+                best = 0
+                for j in range(j0, j1):
+                    n = 0
+                    for k in range(g * mg, (g + 1) * mg):
+                        if comp[k, idx[j]]:
+                            n += 1
+                    if n > best:
+                        best = n
+                streams[g * max_pf + pf] = best
+            else:
+                n = 0
+                for k in range(g * mg, (g + 1) * mg):
+                    for j in range(j0, j1):
+                        if comp[k, idx[j]]:
+                            n += 1
+                            break
+                streams[g * max_pf + pf] = n
+    return kept, streams, max_pf
+
+
+@njit(cache=True)
+def rf_nonzeros(innz, R, S, E, F, U, V, ph, pw, groups):
+    """Nonzero inputs in each output's receptive field, per group: (groups, E, F)."""
+    C, H, W = innz.shape
+    cg = C // groups
+    out = np.zeros((groups, E, F), dtype=np.int64)
+    for c in range(C):
+        g = c // cg
+        for y in range(E):
+            for r in range(R):
+                h = y * U + r - ph
+                if h < 0 or h >= H:
+                    continue
+                for x in range(F):
+                    for s in range(S):
+                        w = x * V + s - pw
+                        if 0 <= w < W and innz[c, h, w]:
+                            out[g, y, x] += 1
+    return out
+
+
+@njit(cache=True)
+def masked_rf_sum(comp, rfnz, groups):
+    """Sum over outputs marked in ``comp`` (M, E, F) of their receptive-field nonzeros."""
+    M, E, F = comp.shape
+    mg = M // groups
+    t = 0
+    for k in range(M):
+        g = k // mg
+        for y in range(E):
+            for x in range(F):
+                if comp[k, y, x]:
+                    t += rfnz[g, y, x]
+    return t
+
+
+# --------------------------------------------------------------------------- ZAP, compression
+
+
+@njit(cache=True)
+def zap_conv1_nonzero_macs(z0, chunk_of_channel, n_chunks):
+    """MACs of the ZAP's first depthwise 3x3 conv when zero inputs are skipped, per chunk.
+
+    Each nonzero of Z0 = ofm * P (C, H, W) is multiplied into every output
+    position of its 3x3 neighbourhood that lies inside the map (stride 1,
+    padding 1), so it costs 9 MACs in the interior, 6 on an edge, 4 in a corner.
+    """
+    C, H, W = z0.shape
+    out = np.zeros(n_chunks, dtype=np.int64)
+    for c in range(C):
+        ch = chunk_of_channel[c]
+        for y in range(H):
+            ny = 3 - (1 if y == 0 else 0) - (1 if y == H - 1 else 0)
+            if H == 1:
+                ny = 1
+            for x in range(W):
+                if z0[c, y, x]:
+                    nx = 3 - (1 if x == 0 else 0) - (1 if x == W - 1 else 0)
+                    if W == 1:
+                        nx = 1
+                    out[ch] += ny * nx
+    return out
+
+
+@njit(cache=True)
+def rlc_words(nz, run_bits, level_bits, word_bits):
+    """Words of ``word_bits`` after Eyeriss-style run-length coding of a flattened map.
+
+    Each (run, level) pair stores up to 2**run_bits - 1 zeros before a value;
+    a longer zero run costs an extra pair with a zero level.  Pairs pack
+    three to a 64-bit word (Eyeriss: 5-bit run + 16-bit level, 3 pairs + 1 bit).
+    Trailing zeros cost one pair.  Returned in words of ``word_bits``.
+    """
+    maxrun = (1 << run_bits) - 1
+    pairs = 0
+    run = 0
+    for i in range(nz.size):
+        if nz[i]:
+            pairs += 1
+            run = 0
+        else:
+            run += 1
+            if run > maxrun:
+                pairs += 1
+                run = 0
+    if run > 0:
+        pairs += 1
+    per_word = 64 // (run_bits + level_bits)
+    words64 = (pairs + per_word - 1) // per_word
+    return (words64 * 64 + word_bits - 1) // word_bits
+
+
+# --------------------------------------------------------------------------- phases A / Z / C
+
+
+@njit(cache=True)
+def combine_phases(a_cycles, a_lo, a_chunk, n_a, z_cycles, c_cycles, c_chunk, n_c, dedicated, array_z):
+    """Layer time of a ZAP layer from its phases (fast path of reference.step_phases).
+
+    Phase A passes run back to back; pass i holds chunks ``a_lo[i]`` to
+    ``a_chunk[i]`` (items are ordered by chunk).  The final outputs of chunk
+    ``ch`` are ready when the last A pass holding it ends.  With a dedicated unit the
+    ZAP works chunk by chunk in order: chunk ``ch`` starts at max(its A
+    ready time, the previous chunk's end) and lasts ``z_cycles[ch]``.  A
+    phase-C pass starts when the previous pass ended and the ZAP has
+    finished every chunk up to the largest one in the pass.  With the ZAP
+    on the array (``dedicated`` False), Z takes ``array_z`` cycles between
+    A and C and nothing overlaps.  Returns (total, A, Z, C).
+    """
+    n_chunks = z_cycles.size
+    ready = np.zeros(n_chunks, dtype=np.int64)
+    t = 0
+    a_sum = 0
+    for i in range(n_a):
+        t += a_cycles[i]
+        a_sum += a_cycles[i]
+        for ch in range(a_lo[i], a_chunk[i] + 1):
+            ready[ch] = t
+    # chunks never named in A (none of their outputs computed first) are ready at their predecessor's time
+    for ch in range(1, n_chunks):
+        if ready[ch] < ready[ch - 1]:
+            ready[ch] = ready[ch - 1]
+    zdone = np.zeros(n_chunks, dtype=np.int64)
+    z_sum = 0
+    if dedicated:
+        zt = 0
+        for ch in range(n_chunks):
+            start = max(zt, ready[ch])
+            zt = start + z_cycles[ch]
+            zdone[ch] = zt
+            z_sum += z_cycles[ch]
+    else:
+        t += array_z
+        z_sum = array_z
+        for ch in range(n_chunks):
+            zdone[ch] = t
+    c_sum = 0
+    for i in range(n_c):
+        need = zdone[c_chunk[i]]
+        if need > t:
+            t = need
+        t += c_cycles[i]
+        c_sum += c_cycles[i]
+    if n_chunks > 0 and zdone[n_chunks - 1] > t:
+        t = zdone[n_chunks - 1]
+    return t, a_sum, z_sum, c_sum
