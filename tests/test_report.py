@@ -29,9 +29,10 @@ def layer(name, cycles, macs, comp, tens, stall=0.0):
         "cycles": float(cycles),
         "cycles_std": 0.0,
         "cycles_by_phase": {"A": float(cycles), "Z": 0.0, "C": 0.0, "overlap": 0.0},
-        "pe_cycles": {"busy": float(act), "gated": float(gated), "idle": 0.0, "stalled": 0.0},
+        "pe_cycles": {"busy": float(act), "gated": float(gated), "idle": 168.0 * cycles - act - gated - 168 * stall,
+                      "stalled": 168.0 * stall},  # the toy arch below has the default 12 x 14 PEs
         "stall_cycles": float(stall),
-        "utilization": act / (10 * cycles),  # a 10-PE toy array, 1 MAC per cycle
+        "utilization": act / (168 * cycles),  # 168 PEs, 1 MAC per cycle
         "macs": {"algorithmic": float(alg), "actual": float(act), "gated": float(gated), "skipped": float(skipped),
                  "zap": float(zap)},
         "energy_pj": {"total": float(sum(comp.values())), "by_component": comp, "by_tensor": tens},
@@ -57,7 +58,7 @@ def total(layers):
         "by_component": {k: sum(l["energy_pj"]["by_component"][k] for l in layers) for k in layers[0]["energy_pj"]["by_component"]},
         "by_tensor": {k: sum(l["energy_pj"]["by_tensor"][k] for l in layers) for k in layers[0]["energy_pj"]["by_tensor"]},
     }
-    t["utilization"] = t["macs"]["actual"] / (10 * t["cycles"])
+    t["utilization"] = t["macs"]["actual"] / (168 * t["cycles"])
     t["energy_pj_per_algorithmic_mac"] = t["energy_pj"]["total"] / t["macs"]["algorithmic"]
     return t
 
@@ -103,6 +104,7 @@ def test_hand_result_is_sound():
         (lambda r: r["operating_points"][1]["total"].update(cycles=2500.0), "cycles 2500.0 is not the sum"),
         (lambda r: r["operating_points"][0]["layers"][0].pop("accesses"), "layer conv1: missing 'accesses'"),
         (lambda r: r.update(baseline="nope"), "no baseline operating point 'nope'"),
+        (lambda r: r["operating_points"][1]["layers"][0]["pe_cycles"].update(idle=0.0), "pe_cycles sum to"),
         (lambda r: r.update(schema_version=2), "schema must be"),
     ],
 )
@@ -126,9 +128,9 @@ def test_summary_shows_hand_numbers():
     d = _row(text, "dense")
     assert d[:9] == ["dense", "91.64", "+0.00", "4,000", "1.000", "0.020", "0.20", "+0.0", "5.000"]
     # MAC table: algorithmic 0.040 M, actual 0.020, gated 0.002, skipped 0.018, zap 0.0009, skipped 45%,
-    # zap 2.25%, utilization 20000 / (10 * 2400) = 83.3%
+    # zap 2.25%, utilization 20000 / (168 * 2400) = 4.96%
     macs = [line.split() for line in text.splitlines() if line.startswith("t0.00")][1]
-    assert macs == ["t0.00", "0.040", "0.020", "0.002", "0.018", "0.001", "45.0", "2.25", "83.3"]
+    assert macs == ["t0.00", "0.040", "0.020", "0.002", "0.018", "0.001", "45.0", "2.25", "5.0"]
     assert "t0.00: threshold 0.00" in text
 
 
@@ -146,7 +148,7 @@ def test_layers_table():
     assert blocks[0].startswith("operating point dense (no ZAP)") and blocks[1].startswith("operating point t0.00")
     conv2 = _row(blocks[1], "conv2")
     # layer, cycles, std, speedup, util, stall, actual, gated, skipped, zap, energy uJ, saving
-    assert conv2 == ["conv2", "1,400", "0", "2.143", "85.7", "0", "0.012", "0.000", "0.018", "0.001", "0.070", "+53.3"]
+    assert conv2 == ["conv2", "1,400", "0", "2.143", "5.1", "0", "0.012", "0.000", "0.018", "0.001", "0.070", "+53.3"]
     assert _row(blocks[0], "conv2")[5] == "250"  # stall cycles
     assert _row(blocks[1], "total")[3] == "1.667"
     only = format_layers(hand_result(), op_ids=["t0.00"])

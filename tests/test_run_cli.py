@@ -199,3 +199,26 @@ def test_missing_default_trace_says_how_to_proceed(capsys, tmp_path, monkeypatch
     monkeypatch.setattr(run_mod, "REPO_ROOT", tmp_path / "repo")
     rc, _, err = run([EYERISS], capsys)
     assert rc == 2 and "no such trace directory" in err and "pass --trace DIR or --workload FILE" in err
+
+
+def test_results_schema_doc_names_every_key(trace_dir, capsys):
+    """docs/results-schema.md documents every key the CLI writes (checked against a real run)."""
+    doc = (ROOT / "docs" / "results-schema.md").read_text()
+    rc, out, _ = run([EYERISS, "--trace", trace_dir, "--op", "t0.00", "--images", "1", "--json", "--quiet"], capsys)
+    res = json.loads(out)
+    keys: set[str] = set()
+
+    def walk(d, skip=()):
+        for k, v in d.items():
+            if k in skip:
+                continue
+            keys.add(k)
+            if isinstance(v, dict):
+                walk(v)
+
+    walk({k: v for k, v in res.items() if k != "arch"})  # arch is docs/arch-config.md's
+    op = res["operating_points"][1]
+    walk(op, skip=("thresholds", "accuracy", "layers"))
+    walk(op["layers"][0])
+    missing = sorted(k for k in keys if f"`{k}`" not in doc and f'"{k}"' not in doc)
+    assert not missing, f"docs/results-schema.md does not mention {missing}"

@@ -50,12 +50,18 @@ def top1(op: Mapping[str, Any]) -> float | None:
 # --------------------------------------------------------------------------- contract check
 
 
+def _num_pes(arch: Mapping[str, Any]) -> int | None:
+    pe = arch.get("pe_array") or {}
+    return pe["rows"] * pe["cols"] if "rows" in pe and "cols" in pe else None
+
+
 def check_result(result: Mapping[str, Any], rel_tol: float = 1e-6) -> list[str]:
     """Problems with a results dict against the schema and its identities; empty when it is sound.
 
     Checks the keys of every layer and total, that algorithmic MACs equal
     actual + gated + skipped, that each energy breakdown sums to its total,
-    that totals are the sums of the layers, and that ``vs_baseline`` is
+    that busy + gated + idle + stalled PE cycles are PEs x cycles, that
+    totals are the sums of the layers, and that ``vs_baseline`` is
     baseline cycles / op cycles and 1 - op energy / baseline energy.
     """
     problems: list[str] = []
@@ -88,6 +94,10 @@ def check_result(result: Mapping[str, Any], rel_tol: float = 1e-6) -> list[str]:
         if not close(m["algorithmic"], m["actual"] + m["gated"] + m["skipped"]):
             problems.append(f"{where}: algorithmic {m['algorithmic']} != actual + gated + skipped "
                             f"({m['actual']} + {m['gated']} + {m['skipped']})")
+        pe = e.get("pe_cycles")
+        num_pes = _num_pes(result["arch"])
+        if pe is not None and num_pes and "cycles" in e and not close(sum(pe.values()), num_pes * e["cycles"]):
+            problems.append(f"{where}: pe_cycles sum to {sum(pe.values())}, not PEs x cycles = {num_pes * e['cycles']}")
         en = e["energy_pj"]
         for part in ("by_component", "by_tensor"):
             if part not in en:
