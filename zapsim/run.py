@@ -117,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_img = 1 if trace is None else (args.images or trace.num_images)
         if not 0 <= args.image < n_img:
             raise ZapsimError(f"--image {args.image}: allowed 0..{n_img - 1}")
+        try:
+            from .sim.timeline import layer_timeline  # noqa: F401  (the engine's; checked before the long run)
+        except ImportError:
+            raise ZapsimError("--timeline: this build has no per-PE timeline recorder (zapsim.sim.timeline."
+                              "layer_timeline); run without --timeline") from None
 
     from .sim.simulate import simulate  # Numba: imported only once the inputs are known to be good
 
