@@ -222,3 +222,19 @@ def test_results_schema_doc_names_every_key(trace_dir, capsys):
     walk(op["layers"][0])
     missing = sorted(k for k in keys if f"`{k}`" not in doc and f'"{k}"' not in doc)
     assert not missing, f"docs/results-schema.md does not mention {missing}"
+
+
+def test_layer_that_cannot_map_fails_before_simulating(capsys, tmp_path, monkeypatch):
+    import zapsim.sim.simulate as sim
+
+    def never(*a, **k):
+        raise AssertionError("simulate() ran before the layers were checked")
+
+    monkeypatch.setattr(sim, "simulate", never)
+    cfg = tmp_path / "small_spad.yaml"
+    cfg.write_text("pe_array: {ifmap_spad_words: 4}\n")
+    wl = tmp_path / "w.yaml"
+    wl.write_text("- {name: ok, c_in: 4, h_in: 8, c_out: 4, kernel: 3}\n- {name: wide, c_in: 4, h_in: 8, c_out: 4, kernel: 5}\n")
+    rc, out, err = run([cfg, "--workload", wl], capsys)
+    assert rc == 2 and out == ""
+    assert f"{cfg}: pe_array.ifmap_spad_words = 4 cannot hold one 5-wide filter row of layer 'wide'" in err

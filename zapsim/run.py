@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .sim.simulate import simulate  # Numba: imported only once the inputs are known to be good
 
+    _check_layers_map(arch, layers)
+
     result = simulate(arch, layers, trace=trace, op_ids=args.op, images=args.images, progress=not args.quiet,
                       source=source, batch=args.batch)
     if model is not None:
@@ -147,6 +149,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if out is not None:
             sys.stdout.write(f"\nwrote {out / 'results.json'} and {out / 'layers.csv'}\n")
     return 0
+
+
+def _check_layers_map(arch, layers) -> None:
+    """Map every layer onto the array first, so a layer that cannot fit fails now, not an hour into the run."""
+    if arch.dataflow == "row_stationary":
+        from .sim.row_stationary import rs_mapping as mapping
+    else:
+        from .sim.systolic import sys_mapping as mapping
+    for layer in layers:
+        mapping(arch, layer)  # raises ConfigError naming the config key and the layer
 
 
 def _pick_layer(layers, key: str) -> int:
