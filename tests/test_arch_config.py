@@ -289,3 +289,5 @@ def test_doc_lists_every_key_with_its_default():
             shown = f"{default:g}" if isinstance(default, float) else str(default)
         line = next(l for l in doc.splitlines() if l.startswith(f"| `{row['key']}`"))
         assert f"`{shown}`" in line, f"docs/arch-config.md shows the wrong default for {row['key']}: {line}"
+        want = f"| `{row['key']}` | {row['type']} | `{shown}` | {row['unit']} | {row['allowed']} | {row['doc']} |"
+        assert line == want, f"docs/arch-config.md's row for {row['key']} drifted from the code:\n{line}\n{want}"

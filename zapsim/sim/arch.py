@@ -67,7 +67,8 @@ class GlobalBuffer:
     size_bytes: int = _f(110592, "capacity (108 KiB for Eyeriss); `size_kb` (KiB) is accepted instead", "bytes", minimum=1)
     bandwidth_words_per_cycle: float = _f(16.0, "words the GLB reads or writes per cycle, all banks together",
                                           "words/cycle", minimum=0, exclusive_min=True)
-    banks: int = _f(27, "independent banks (Eyeriss: 27 banks of 4 KiB)", "banks", minimum=1)
+    banks: int = _f(27, "independent banks (Eyeriss: 27 banks of 4 KiB); recorded and checked, but the engine models "
+                    "the aggregate bandwidth, not bank conflicts", "banks", minimum=1)
     double_buffer: bool = _f(True, "half the GLB is filled from DRAM while the array works on the other half", "")
 
 
@@ -100,7 +101,8 @@ class ZapUnit:
     macs_per_cycle: int = _f(32, "MACs the dedicated ZAP unit completes per cycle (ignored for `array`)", "MACs/cycle",
                              minimum=1)
     buffer_words: int = _f(2048, "the dedicated unit's buffer for ZAP weights and phase-A rows (ignored for `array`; "
-                           f"at least {ZAP_MIN_BUFFER_WORDS} for `dedicated`)", "words", minimum=0)
+                           f"at least {ZAP_MIN_BUFFER_WORDS} for `dedicated`); its accesses cost energy, its capacity "
+                           "does not limit the schedule", "words", minimum=0)
     skip_zero_inputs: bool = _f(True, "the ZAP skips its MACs on zero phase-A values", "")
 
 
