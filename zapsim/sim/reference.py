@@ -305,8 +305,9 @@ def reference_layer(arch, layer, in_mask, out_mask, comp_mask, zap: bool) -> dic
                         dedicated, array_z)
     else:
         r = step_phases(plist[0], [], [], 1, step_mpc, True, 0)
-    total = r["total"]
+    total, a = r["total"], r["A"]
     if arch.is_systolic and arch.systolic.scalesim_off_by_one and total > 0:
-        total -= 1
-    out.update(compute_cycles=total, A=r["A"], Z=r["Z"], C=r["C"])
+        total -= 1  # SCALE-Sim's trailing -1, taken from phase A as the fast path does
+        a -= 1
+    out.update(compute_cycles=total, A=a, Z=r["Z"], C=r["C"])
     return out
