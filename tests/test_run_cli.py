@@ -238,3 +238,20 @@ def test_layer_that_cannot_map_fails_before_simulating(capsys, tmp_path, monkeyp
     rc, out, err = run([cfg, "--workload", wl], capsys)
     assert rc == 2 and out == ""
     assert f"{cfg}: pe_array.ifmap_spad_words = 4 cannot hold one 5-wide filter row of layer 'wide'" in err
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "arch_configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_config_runs_and_its_results_hold_the_identities(trace_dir, capsys, config):
+    rc, out, err = run([config, "--trace", trace_dir, "--images", "2", "--json", "--quiet"], capsys)
+    assert rc == 0, err
+    res = json.loads(out)
+    assert check_result(res) == []
+    assert res["arch"]["source"] == str(config)
+    dense, *ops = res["operating_points"]
+    for op in ops:
+        # layers without a ZAP run exactly as in dense; ZAP layers never compute more than dense
+        for ld, lo, has_zap in zip(dense["layers"], op["layers"], [False, True, True, False]):
+            if not has_zap:
+                assert lo["cycles"] == ld["cycles"] and lo["macs"] == ld["macs"]
+            else:
+                assert lo["macs"]["actual"] <= ld["macs"]["actual"]
