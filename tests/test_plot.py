@@ -289,3 +289,30 @@ def test_select_ops_keeps_baseline_and_kind():
     assert [op["id"] for op in sub["operating_points"]] == ["dense", "p0", "p1", "p2", "p3"]
     assert len(res["operating_points"]) == 9  # the original is untouched
     assert [op["id"] for op in plot.select_ops(res, ids=["u2"])["operating_points"]] == ["dense", "u2"]
+
+
+def test_mac_figure_from_a_trace_uses_tracer_stats(tmp_path, monkeypatch):
+    from zapsim.trace_format import OperatingPoint
+
+    class FakeTrace:  # what read_trace returns, as far as the figure is concerned
+        path = "fake-trace"
+        operating_points = [
+            OperatingPoint("dense", "dense", None, {"top1": 0.92}),
+            OperatingPoint("t0.10", "uniform", {"a": 0.1}, {"top1": 0.915},
+                           {"mac_reduction": 0.20, "mac_reduction_net_of_zap": 0.15}),
+        ]
+
+    base, (p,) = plot.trace_op_points(FakeTrace())
+    assert (p.mac_reduction, p.mac_reduction_net, p.top1 - base.top1) == (0.20, 0.15, pytest.approx(-0.5))
+    seen = []
+    orig = plot.save_figure
+    monkeypatch.setattr(plot, "save_figure", lambda fig, out, overwrite=False: (
+        seen.extend(list(np.asarray(line.get_ydata(), dtype=float)) for line in fig.axes[0].lines if len(line.get_ydata())),
+        orig(fig, out, overwrite))[1])
+    plot.plot_mac_accuracy({"x": FakeTrace()}, tmp_path / "m")
+    assert [pytest.approx(15.0)] in seen and [pytest.approx(20.0)] in seen
+    with pytest.raises(ZapsimError, match="needs simulated results"):
+        plot.plot_energy_accuracy({"x": FakeTrace()}, tmp_path / "e")
+    FakeTrace.operating_points[1].stats = {}
+    with pytest.raises(ZapsimError, match="no stats 'mac_reduction'"):
+        plot.trace_op_points(FakeTrace())

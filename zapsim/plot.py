@@ -268,6 +268,30 @@ def op_points(res: Mapping[str, Any]) -> tuple[OpPoint, list[OpPoint]]:
     return point(base), [point(op) for op in res["operating_points"] if op is not base]
 
 
+def trace_op_points(trace: Any) -> tuple[OpPoint, list[OpPoint]]:
+    """The method's own numbers, from a trace (``zapsim.trace_format.read_trace``): top-1 and MAC reduction as
+    the tracer measured them over all its evaluation images (``stats['mac_reduction']`` and
+    ``stats['mac_reduction_net_of_zap']``); energy and speedup are not in a trace (NaN)."""
+    src = str(getattr(trace, "path", "trace"))
+    ops = list(trace.operating_points)
+    base = next((o for o in ops if o.kind == "dense"), None)
+    if base is None:
+        raise ZapsimError(f"{src}: the trace has no dense operating point")
+
+    def point(o) -> OpPoint:
+        st = o.stats or {}
+        if o is not base and ("mac_reduction" not in st or "mac_reduction_net_of_zap" not in st):
+            raise ZapsimError(f"{src}: operating point '{o.id}' has no stats 'mac_reduction' and "
+                              "'mac_reduction_net_of_zap' (a trace from an older tracer?)")
+        thr = o.thresholds
+        return OpPoint(id=o.id, label=o.label or o.id, kind=o.kind, top1=top1_percent({"accuracy": o.accuracy}),
+                       energy_norm=math.nan, speedup=math.nan, mac_reduction=float(st.get("mac_reduction", 0.0)),
+                       mac_reduction_net=float(st.get("mac_reduction_net_of_zap", 0.0)),
+                       mean_threshold=float(np.mean(list(thr.values()))) if thr else None)
+
+    return point(base), [point(o) for o in ops if o is not base]
+
+
 def pareto_front(cost: Sequence[float], benefit: Sequence[float]) -> np.ndarray:
     """Indices of the points no other point dominates (lower or equal cost and higher or equal benefit,
     one of them strictly), sorted by increasing cost.  Of identical points only the first is kept.
@@ -325,12 +349,12 @@ def _style(i: int) -> tuple[str, str]:
 Series = Mapping[str, Mapping[str, Any]]  # curve label -> results dict
 
 
-def _split_kinds(series: Series) -> list[tuple[str, Mapping[str, Any], OpPoint, list[OpPoint]]]:
+def _split_kinds(series: Series, only: Sequence[str] | None = None) -> list[tuple[str, Mapping[str, Any], OpPoint, list[OpPoint]]]:
     """One curve per (series, operating-point kind): uniform and per-layer thresholds are different curves."""
     curves = []
     for name, res in series.items():
-        base, pts = op_points(res)
-        kinds = sorted({p.kind for p in pts})
+        base, pts = op_points(res) if isinstance(res, Mapping) else trace_op_points(res)
+        kinds = sorted({p.kind for p in pts if only is None or p.kind in only})
         for kind in kinds:
             sub = [p for p in pts if p.kind == kind]
             label = name if len(kinds) == 1 else f"{name} ({kind.replace('_', '-')})"
@@ -338,6 +362,14 @@ def _split_kinds(series: Series) -> list[tuple[str, Mapping[str, Any], OpPoint, 
     if not curves:
         raise ZapsimError("nothing to plot: the results hold only the dense operating point")
     return curves
+
+
+def _curve_order(pts: list[OpPoint]) -> list[OpPoint]:
+    """Draw a curve in operating-point order: by threshold for uniform thresholds, else as listed (the tracer
+    lists per-layer budgets in increasing order), so noise in top-1 shows as noise, not as a reordered curve."""
+    if all(p.kind == "uniform" and p.mean_threshold is not None for p in pts):
+        return sorted(pts, key=lambda p: p.mean_threshold)
+    return list(pts)
 
 
 def _with_accuracy(pts: list[OpPoint]) -> list[OpPoint]:
@@ -355,6 +387,10 @@ def _tradeoff(
     overwrite: bool,
     baseline_y: float,
 ) -> list[Path]:
+    for name, res in series.items():
+        if not isinstance(res, Mapping):
+            raise ZapsimError(f"'{title}' needs simulated results; series '{name}' is {type(res).__name__} "
+                              "(a trace has no energy or cycles: simulate it with `python -m zapsim.run`)")
     curves = _split_kinds(series)
     fig, ax = _new_figure()
     all_x: list[float] = []
@@ -367,7 +403,7 @@ def _tradeoff(
         if not pts:
             continue
         colour, marker = _style(i)
-        pts = sorted(pts, key=lambda p: (p.top1, y_of(p)))
+        pts = _curve_order(pts)
         xs = [p.top1 for p in pts]
         ys = [y_of(p) for p in pts]
         ax.plot(xs, ys, marker=marker, color=colour, label=label, lw=1.4, ms=5, alpha=0.9)
@@ -424,11 +460,16 @@ def plot_speedup_accuracy(series: Series, out_base: str | Path, overwrite: bool 
 
 
 def plot_mac_accuracy(series: Series, out_base: str | Path, overwrite: bool = False,
-                      title: str = "MAC reduction against accuracy change") -> list[Path]:
+                      title: str = "MAC reduction against accuracy change",
+                      kinds: Sequence[str] | None = None) -> list[Path]:
     """The method's own view: MAC reduction (%) against top-1 change (points), per series,
-    solid without and dashed with the ZAPs' own MACs left uncounted.
+    solid with the ZAPs' own MACs subtracted, dashed without.
+
+    A series value is a results dict (MACs as the simulated hardware performed them, on the simulated images)
+    or a trace from ``read_trace`` (MACs as the tracer counted them on all its evaluation images: the paper's
+    measure, independent of the hardware).  ``kinds`` keeps only those operating-point kinds (e.g. uniform).
     """
-    curves = _split_kinds(series)
+    curves = _split_kinds(series, kinds)
     fig, ax = _new_figure()
     plotted = 0
     for i, (label, _res, base, pts) in enumerate(curves):
@@ -436,7 +477,7 @@ def plot_mac_accuracy(series: Series, out_base: str | Path, overwrite: bool = Fa
         if not pts or base.top1 is None:
             continue
         colour, marker = _style(i)
-        pts = sorted(pts, key=lambda p: -p.top1)
+        pts = _curve_order(pts)
         dx = [p.top1 - base.top1 for p in pts]
         ax.plot(dx, [100 * p.mac_reduction_net for p in pts], marker=marker, color=colour, lw=1.4, ms=5,
                 label=f"{label}")
@@ -444,7 +485,7 @@ def plot_mac_accuracy(series: Series, out_base: str | Path, overwrite: bool = Fa
                 mfc="none", alpha=0.8)
         plotted += 1
     if not plotted:
-        names = ", ".join(str(r.get("_source", n)) for n, r in series.items())
+        names = ", ".join(str(r.get("_source", n) if isinstance(r, Mapping) else n) for n, r in series.items())
         raise ZapsimError(f"{names}: no operating point has a top-1 accuracy (synthetic trace?), so '{title}' "
                           "cannot be drawn")
     ax.plot([], [], color="grey", lw=1.4, label="net: ZAP MACs subtracted")
@@ -515,11 +556,11 @@ def plot_layer_energy(res: Mapping[str, Any], out_base: str | Path, op_id: str |
     acc = top1_percent(op)
     e_save = 1 - op["total"]["energy_pj"]["total"] / base["total"]["energy_pj"]["total"]
     ax.set_title(title or f"Energy per layer: dense vs '{op.get('label') or op['id']}' "
-                          f"({abs(100 * e_save):.1f}% {'less' if e_save >= 0 else 'more'} energy overall" + (f", top-1 {acc:.2f}%)" if acc is not None else ")"))
+                          f"\n({abs(100 * e_save):.1f}% {'less' if e_save >= 0 else 'more'} energy overall" + (f", top-1 {acc:.2f}%)" if acc is not None else ")"))
     handles = [Patch(facecolor=COMPONENT_COLOURS[c], label=COMPONENT_LABELS[c]) for c in comps]
     handles += [Patch(facecolor="white", edgecolor="black", hatch="///", label="left: dense"),
                 Patch(facecolor="white", edgecolor="black", label="right: with ZAP")]
-    ax.legend(handles=handles, fontsize=8, ncol=2, loc="best")
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(True, axis="y", alpha=0.3)
     ax.grid(False, axis="x")
     return save_figure(fig, out_base, overwrite)
@@ -567,7 +608,7 @@ def plot_layer_gain(res: Mapping[str, Any], out_base: str | Path, op_id: str | N
     handles += [Patch(facecolor=COMPONENT_COLOURS["zap"], label="ZAP unit cost (negative)")]
     handles += [Line2D([], [], ls="none", marker="_", ms=10, mew=2, color="black",
                                         label="net saving")]
-    ax.legend(handles=handles, fontsize=8, loc="best")
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(True, axis="y", alpha=0.3)
     ax.grid(False, axis="x")
     return save_figure(fig, out_base, overwrite)

@@ -1,0 +1,213 @@
+"""What every study script shares: timing and progress, tracing and simulating with caching, summary tables.
+
+The scripts run from a fresh clone with ``ZAPSIM_DATA`` set (see the README's Data section).  Traces and results
+are cached under ``experiments/out/`` (git-ignored, like ``traces/``) keyed by model, pattern and image count, so
+a second run only redraws; ``--fresh`` recomputes everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as `python experiments/expN_*.py` from a fresh clone without installing
+    sys.path.insert(0, str(REPO))
+
+from zapsim import plot  # noqa: E402
+from zapsim.atomic import write_text_atomic  # noqa: E402
+from zapsim.errors import DataError, ZapsimError  # noqa: E402
+
+OUT_ROOT = REPO / "experiments" / "out"
+FIGURES = REPO / "docs" / "figures"
+ARCH_DIR = REPO / "arch_configs"
+WS_SYSTOLIC = "tpu_like_ws_32x32"  # the weight-stationary systolic array of the studies
+ALL_PATTERNS = ("checkerboard", "p60", "p40", "p33")
+
+
+class Clock:
+    """Wall-clock timing with progress lines on stderr ("[  12.3 s] message")."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.t0 = time.perf_counter()
+
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def log(self, msg: str) -> None:
+        print(f"[{self.elapsed_s():7.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    def done(self) -> str:
+        s = self.elapsed_s()
+        line = f"{self.name} took {s:.1f} s ({s / 60:.1f} min)"
+        print(line, file=sys.stderr, flush=True)
+        return line
+
+
+def require_data() -> Path:
+    """``$ZAPSIM_DATA``, or a clear error saying what to set."""
+    root = os.environ.get("ZAPSIM_DATA")
+    if not root:
+        raise DataError("the studies trace real networks: set ZAPSIM_DATA to the data directory (README, 'Data'), "
+                        "e.g. export ZAPSIM_DATA=$(realpath ../shared/data)")
+    p = Path(root)
+    if not p.is_dir():
+        raise DataError(f"ZAPSIM_DATA={root} is not a directory")
+    return p
+
+
+def base_args(description: str, default_out: str) -> argparse.ArgumentParser:
+    """Options every study takes."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--images", type=int, default=1017,
+                    help="images top-1 is measured on (the exact CIFAR-10 subset has 1017; fewer for a smoke run)")
+    ap.add_argument("--trace-images", type=int, default=100,
+                    help="of those, how many are traced and simulated (cycles and energy are means over them)")
+    ap.add_argument("--out", type=Path, default=OUT_ROOT / default_out, help="figures and report.md go here")
+    ap.add_argument("--publish", action="store_true",
+                    help="also copy the PNGs and the report into docs/figures/ (what docs/results.md embeds)")
+    ap.add_argument("--fresh", action="store_true", help="recompute cached traces and results")
+    return ap
+
+
+# --------------------------------------------------------------------------- trace -> simulate (cached)
+
+THRESHOLDS = "-0.2,-0.1,0,0.1,0.2,0.3,0.4,0.5,0.7"  # uniform: from near-lossless to aggressive
+BUDGETS = "0.05,0.1,0.2,0.5,1"  # per-layer: sum of Err_l
+
+
+def trace_dir(model: str, pattern: str, images: int, trace_images: int) -> Path:
+    return OUT_ROOT / "traces" / f"{model}-{pattern}-acc{images}-sim{trace_images}"
+
+
+def ensure_trace(model: str, pattern: str, images: int, trace_images: int, clock: Clock, fresh: bool = False) -> Path:
+    """Trace ``model`` with ``pattern`` (``python -m zapsim.trace``), or reuse the cached trace."""
+    out = trace_dir(model, pattern, images, trace_images)
+    if (out / "manifest.json").is_file() and not fresh:
+        clock.log(f"trace {out.name}: cached")
+        return out
+    clock.log(f"trace {out.name}: tracing {model} with the {pattern} pattern (top-1 on {images} images, "
+              f"masks of {trace_images})")
+    cmd = [sys.executable, "-m", "zapsim.trace", model, "--pattern", pattern, "--images", str(images),
+           "--trace-images", str(min(trace_images, images)), f"--thresholds={THRESHOLDS}", f"--budgets={BUDGETS}",
+           "--out", str(out)]
+    if fresh:
+        cmd.append("--overwrite")
+    rc = subprocess.run(cmd, cwd=REPO).returncode
+    if rc != 0:
+        raise ZapsimError(f"tracing {model} ({pattern}) failed with exit code {rc}: {' '.join(cmd)}")
+    clock.log(f"trace {out.name}: done")
+    return out
+
+
+def ensure_results(arch_name: str, trace: Path, clock: Clock, fresh: bool = False,
+                   overrides: Mapping[str, Any] | None = None, tag: str | None = None) -> dict[str, Any]:
+    """Simulate every operating point of ``trace`` on ``arch_configs/<arch_name>.yaml`` (with dotted
+    ``overrides`` such as ``{"sparsity.zero_inputs": "gate"}``), or reuse the cached results."""
+    from zapsim.sim.arch import load_arch, replace_arch
+    from zapsim.sim.report import write_results
+    from zapsim.trace_format import read_trace
+
+    out = OUT_ROOT / "results" / (f"{trace.name}__{arch_name}" + (f"__{tag}" if tag else ""))
+    if (out / "results.json").is_file() and not fresh:
+        clock.log(f"results {out.name}: cached")
+        return plot.load_results(out)
+    arch = load_arch(ARCH_DIR / f"{arch_name}.yaml")
+    if overrides:
+        arch = replace_arch(arch, **overrides)
+    tr = read_trace(trace)
+    clock.log(f"results {out.name}: simulating {len(tr.operating_points)} operating points x {len(tr.layers)} "
+              f"layers x {tr.num_images} images")
+    from zapsim.sim.simulate import simulate  # Numba: compiled (or loaded from cache) only when needed
+
+    result = simulate(arch, tr.layers, trace=tr, progress=True)
+    write_results(result, out, overwrite=True)
+    clock.log(f"results {out.name}: done")
+    return plot.load_results(out)
+
+
+# --------------------------------------------------------------------------- numbers from results
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    return plot.load_results(path)
+
+
+def summary(res: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per non-dense operating point: top-1, its change, energy saving, speedup, MAC reductions."""
+    base, pts = plot.op_points(res)
+    rows = []
+    for p in pts:
+        rows.append({
+            "id": p.id, "label": p.label, "kind": p.kind, "top1": p.top1,
+            "dtop1": None if p.top1 is None or base.top1 is None else p.top1 - base.top1,
+            "energy_saving": 1 - p.energy_norm, "speedup": p.speedup, "cycle_saving": 1 - 1 / p.speedup,
+            "mac_reduction": p.mac_reduction, "mac_reduction_net": p.mac_reduction_net,
+            "mean_threshold": p.mean_threshold,
+        })
+    return rows
+
+
+def best_within(rows: Sequence[Mapping[str, Any]], max_drop_points: float, kind: str | None = None) -> dict | None:
+    """The row with the largest energy saving whose top-1 is at most ``max_drop_points`` below dense."""
+    ok = [r for r in rows if r["dtop1"] is not None and r["dtop1"] >= -max_drop_points and (kind is None or
+                                                                                           r["kind"] == kind)]
+    return dict(max(ok, key=lambda r: r["energy_saving"])) if ok else None
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub markdown table."""
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def write_report(out_dir: Path, text: str, publish_as: str | None = None) -> Path:
+    """Write report.md into ``out_dir`` (and, with ``publish_as``, a copy under docs/figures/)."""
+    p = out_dir / "report.md"
+    write_text_atomic(p, text)
+    if publish_as:
+        FIGURES.mkdir(parents=True, exist_ok=True)
+        # the published copy sits one level below docs/, so figure links stay relative to it
+        write_text_atomic(FIGURES / publish_as, text)
+    return p
+
+
+def publish(paths: Sequence[Path], prefix: str) -> list[Path]:
+    """Copy the PNGs among ``paths`` into docs/figures/ as ``prefix``_NAME.png."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    done = []
+    for p in paths:
+        if p.suffix == ".png":
+            dest = FIGURES / f"{prefix}_{p.name}"
+            tmp = dest.with_name(f".{dest.name}.tmp-copy")
+            shutil.copyfile(p, tmp)
+            os.replace(tmp, dest)
+            done.append(dest)
+    return done
+
+
+def dump_json(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=1) + "\n")
+
+
+def run_main(main: Callable[[Sequence[str] | None], int | None]) -> None:
+    from zapsim.errors import cli_main
+
+    raise SystemExit(cli_main(main))
+
+
+__all__ = ["Clock", "ZapsimError"]

@@ -1,0 +1,127 @@
+"""Study 1: the energy / speed / accuracy trade-off of ZAP on two accelerators.
+
+ResNet-20 and ResNet-56 on the exact CIFAR-10 images (1017), the four computed-first patterns, uniform and
+per-layer thresholds, simulated on ``eyeriss_like`` (row-stationary) and on a weight-stationary systolic array
+(``tpu_like_ws_32x32``).  Writes figures (PNG + PDF) and ``report.md`` under ``experiments/out/exp1/``.
+
+    export ZAPSIM_DATA=$(realpath ../shared/data)
+    python experiments/exp1_tradeoff.py                 # the full study
+    python experiments/exp1_tradeoff.py --images 64 --models resnet20 --patterns checkerboard   # smoke run
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import common as C  # noqa: I001  (experiments/common.py, beside this script)
+
+from zapsim import plot
+from zapsim.trace_format import read_trace
+
+NAME = "exp1"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = C.base_args(__doc__.splitlines()[0], NAME)
+    ap.add_argument("--models", default="resnet20,resnet56", help="comma-separated CIFAR-10 ResNets")
+    ap.add_argument("--patterns", default=",".join(C.ALL_PATTERNS), help="comma-separated computed-first patterns")
+    ap.add_argument("--archs", default=f"eyeriss_like,{C.WS_SYSTOLIC}", help="comma-separated arch_configs names")
+    args = ap.parse_args(argv)
+    C.require_data()
+    clock = C.Clock(f"{NAME} ({args.images} images)")
+    models = args.models.split(",")
+    patterns = args.patterns.split(",")
+    archs = args.archs.split(",")
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+
+    # trace -> simulate, cached; results[(model, pattern, arch)]
+    results: dict[tuple[str, str, str], dict] = {}
+    traces_of: dict[tuple[str, str], Path] = {}
+    for model in models:
+        for pattern in patterns:
+            trace = C.ensure_trace(model, pattern, args.images, args.trace_images, clock, fresh=args.fresh)
+            traces_of[(model, pattern)] = trace
+            for arch in archs:
+                results[(model, pattern, arch)] = C.ensure_results(arch, trace, clock, fresh=args.fresh)
+
+    figs: list[Path] = []
+    clock.log("drawing figures")
+    for model in models:
+        for arch in archs:
+            uni = {p: plot.select_ops(results[(model, p, arch)], kinds=["uniform"]) for p in patterns}
+            title = f"{model} on {arch}: uniform threshold, one curve per pattern"
+            figs += plot.plot_energy_accuracy(uni, out / f"energy_{model}_{arch}", overwrite=True,
+                                              title=f"Energy vs accuracy, {title}")
+            figs += plot.plot_speedup_accuracy(uni, out / f"speedup_{model}_{arch}", overwrite=True,
+                                               title=f"Speedup vs accuracy, {title}")
+            both = {f"{p}": results[(model, p, arch)] for p in patterns[:1]}
+            figs += plot.plot_energy_accuracy(both, out / f"energy_kinds_{model}_{arch}", overwrite=True,
+                                              title=f"{model} on {arch}, {patterns[0]}: uniform vs per-layer")
+        # the method's own view, as the tracer counted it on all evaluation images (no hardware involved)
+        traces = {p: read_trace(traces_of[(model, p)], verify=False) for p in patterns}
+        figs += plot.plot_mac_accuracy(traces, out / f"macs_{model}", overwrite=True, kinds=["uniform"],
+                                       title=f"{model}: MAC reduction vs top-1 change (uniform threshold)")
+        per_arch = {a: plot.select_ops(results[(model, patterns[0], a)], kinds=["uniform"]) for a in archs}
+        figs += plot.plot_energy_accuracy(per_arch, out / f"energy_archs_{model}", overwrite=True,
+                                          title=f"{model}, {patterns[0]}: one curve per accelerator")
+        head = results[(model, patterns[0], archs[0])]
+        figs += plot.plot_layer_energy(head, out / f"layers_{model}_{archs[0]}", overwrite=True)
+
+    mac_net = {(m, p): {o.id: o.stats.get("mac_reduction_net_of_zap") for o in read_trace(t, verify=False)
+                        .operating_points} for (m, p), t in traces_of.items()}
+    report = make_report(results, mac_net, models, patterns, archs, args.images, figs)
+    report += f"\n{clock.done()}.\n"
+    C.write_report(out, report, publish_as=f"{NAME}_report.md" if args.publish else None)
+    C.dump_json(out / "summary.json", {f"{m}|{p}|{a}": C.summary(r) for (m, p, a), r in results.items()})
+    if args.publish:
+        C.publish(figs, NAME)
+    print(out / "report.md")
+    return 0
+
+
+def make_report(results, mac_net, models, patterns, archs, images: int, figs: Sequence[Path]) -> str:
+    """The markdown report: per model, accelerator, pattern and threshold kind, the best operating point within
+    0.5 and 1 point of dense top-1, and every operating point that costs energy or cycles."""
+    lines = [f"# Study 1: energy / speed / accuracy trade-off ({images} CIFAR-10 test images)\n",
+             "Energy and cycles are against the dense baseline on the same accelerator, simulated on the traced "
+             "images; top-1 is measured on all evaluation images. *MACs saved (net)* is the tracer's count on all "
+             "evaluation images: skipped MACs minus the ZAPs' own, over all MACs of the network (conv and FC), "
+             "as the paper counts them.\n"]
+    for budget in (0.5, 1.0):
+        lines.append(f"\n## Best operating point within {budget} point(s) of dense top-1\n")
+        rows = []
+        for model in models:
+            for arch in archs:
+                for pattern in patterns:
+                    res = results[(model, pattern, arch)]
+                    base = plot.baseline_op(res)
+                    summ = C.summary(res)
+                    for kind in sorted({r["kind"] for r in summ}):
+                        b = C.best_within(summ, budget, kind)
+                        if b is None:
+                            rows.append([model, arch, pattern, kind, "none within budget", "", "", "", "", ""])
+                            continue
+                        rows.append([model, arch, pattern, kind, b["label"],
+                                     f"{plot.top1_percent(base):.2f}%", f"{b['dtop1']:+.2f}",
+                                     C.pct(b["energy_saving"]), C.pct(b["cycle_saving"]),
+                                     C.pct(mac_net[(model, pattern)].get(b["id"]))])
+        lines.append(C.md_table(["model", "accelerator", "pattern", "thresholds", "operating point", "dense top-1",
+                                 "Δ top-1 (points)", "energy saved", "cycles saved", "MACs saved (net)"], rows))
+    lines.append("\n## Operating points where ZAP does not pay off (more energy or more cycles than dense)\n")
+    bad = []
+    for (model, pattern, arch), res in results.items():
+        for r in C.summary(res):
+            if r["energy_saving"] < 0 or r["speedup"] < 1:
+                bad.append([model, arch, pattern, r["label"], C.pct(r["energy_saving"]), C.pct(r["cycle_saving"]),
+                            C.pct(mac_net[(model, pattern)].get(r["id"]))])
+    lines.append(C.md_table(["model", "accelerator", "pattern", "operating point", "energy saved", "cycles saved",
+                             "MACs saved (net)"], bad) if bad else "None.\n")
+    lines.append("\n## Figures\n")
+    lines += [f"- [{p.name}]({p.name})" for p in figs if p.suffix == ".png"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    C.run_main(main)
