@@ -255,3 +255,22 @@ def test_every_shipped_config_runs_and_its_results_hold_the_identities(trace_dir
                 assert lo["cycles"] == ld["cycles"] and lo["macs"] == ld["macs"]
             else:
                 assert lo["macs"]["actual"] <= ld["macs"]["actual"]
+
+
+def test_timeline_files(trace_dir, capsys, tmp_path):
+    out = tmp_path / "tl"
+    rc, _, err = run([EYERISS, "--trace", trace_dir, "--op", "t0.00", "--images", "1", "--out", out, "--quiet",
+                      "--timeline", "conv2", "--image", "0"], capsys)
+    assert rc == 0, err
+    names = sorted(p.name for p in out.iterdir())
+    for op in ("dense", "t0.00"):
+        assert {f"timeline_conv2_{op}.json", f"timeline_conv2_{op}.png", f"timeline_conv2_{op}.pdf"} <= set(names)
+    res = json.loads((out / "results.json").read_text())
+    for i, op in enumerate(("dense", "t0.00")):
+        tl = json.loads((out / f"timeline_conv2_{op}.json").read_text())
+        assert (tl["layer"], tl["op_id"], tl["image"]) == ("conv2", op, 0)
+        assert len(tl["runs"]) == 12 * 14
+        assert all(sum(n for _, n in r) == tl["cycles"] for r in tl["runs"])  # every PE accounted every cycle
+        # with one image, the timeline's length is the simulated layer's cycles (rounded)
+        assert abs(tl["cycles"] - res["operating_points"][i]["layers"][1]["cycles"]) <= 1
+    assert (out / "timeline_conv2_dense.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
