@@ -2,11 +2,14 @@
 
 A tile-level analytic model (``docs/simulator.md``, "Memory"):
 
-* Weights are read from DRAM once per batch of ``batch`` images.
-* The ofmap's partial sums stay in the GLB until final; if the ifmap and
-  the ofmap do not fit together in the usable GLB (half of it with double
-  buffering), the filters are split into chunks whose psums fit beside
-  (at most half of) the ifmap, and the ifmap is re-read from DRAM once per chunk.
+* Partial sums never leave the chip: the output is computed in tiles of
+  ``m`` filters x ``b`` output rows whose psums fit in half the usable GLB
+  (the usable GLB is half of it with double buffering); the other half
+  streams the ifmap rows of the tile's band (all channels pass through).
+  Each filter chunk re-reads the ifmap bands (with their halo rows), each
+  row band re-reads the weights; weights are shared by the ``batch``
+  images of a batch.  Among all (m, b) the tiling with the fewest DRAM
+  words (uncompressed) is used; when everything fits, both are read once.
 * The final ofmap is written to DRAM once; predicted zeros are written as
   zeros.  With ``dram.zero_compression`` activations move run-length coded
   (Eyeriss' 5-bit run + 16-bit level, 3 pairs per 64-bit word), never more
@@ -20,6 +23,7 @@ A tile-level analytic model (``docs/simulator.md``, "Memory"):
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -39,31 +43,55 @@ def compressed_words(nz: np.ndarray | None, size: int, arch) -> float:
     return float(min(size, w))
 
 
-def ifmap_refetch(arch, in_words: int, out_words: int) -> int:
-    """How many times the ifmap is read from DRAM (1 when ifmap and ofmap fit the usable GLB together)."""
-    cap = arch.glb_words // (2 if arch.global_buffer.double_buffer else 1)
+@lru_cache(maxsize=4096)
+def best_tiling(glb_words: int, double_buffer: bool, batch: int, C: int, H: int, W: int, M: int, E: int, F: int,
+                R: int, U: int, w_words: int) -> tuple[int, int, float, int]:
+    """The DRAM-cheapest output tiling: (filters per tile m, rows per tile b, ifmap reads, weight reads).
+
+    ifmap reads is the number of times the whole ifmap crosses the DRAM
+    interface (filter chunks x band rows with halos / H); weight reads is
+    the number of row bands.  Psums of a tile (m * b * F words) must fit in
+    half the usable GLB.
+    """
+    cap = glb_words // (2 if double_buffer else 1)
+    budget = max(1, cap // 2)
+    in_words, out_words = C * H * W, M * E * F
     if in_words + out_words <= cap:
-        return 1
-    psum_budget = max(1, cap - min(in_words, cap // 2))
-    return max(1, math.ceil(out_words / psum_budget))
+        return M, E, 1.0, 1
+    best = None
+    for n_b in sorted({math.ceil(E / b) for b in range(1, E + 1)}):
+        b = math.ceil(E / n_b)
+        m = min(M, budget // (b * F))
+        if m < 1:
+            continue
+        n_m = math.ceil(M / m)
+        rows_read = sum(min(H, (min(b, E - i * b) - 1) * U + R) for i in range(n_b))
+        in_reads = n_m * min(1.0, rows_read / H) if n_b == 1 else n_m * rows_read / H
+        cost = in_reads * in_words + n_b * w_words / batch
+        if best is None or cost < best[0]:
+            best = (cost, m, b, in_reads, n_b)
+    if best is None:  # not even one output row of one filter fits: stream row by row
+        return 1, 1, float(M * E), E
+    return best[1], best[2], float(best[3]), best[4]
 
 
 def dram_traffic(arch, layer, in_nz: np.ndarray | None, out_nz: np.ndarray | None, batch: int = 1) -> dict:
-    """DRAM words per tensor for one image, and GLB fill / drain words."""
+    """DRAM words per tensor for one image, and GLB fill / drain words (see :func:`best_tiling`)."""
     in_words = layer.c_in * layer.h_in * layer.w_in
     out_words = layer.c_out * layer.h_out * layer.w_out
     w_words = layer.kernel[0] * layer.kernel[1] * (layer.c_in // layer.groups) * layer.c_out
-    refetch = ifmap_refetch(arch, in_words, out_words)
+    _, _, in_reads, w_reads = best_tiling(arch.glb_words, bool(arch.global_buffer.double_buffer), int(batch),
+                                          layer.c_in, layer.h_in, layer.w_in, layer.c_out, layer.h_out, layer.w_out,
+                                          layer.kernel[0], layer.stride[0], w_words)
     return {
         "dram": {
-            "ifmap": compressed_words(in_nz, in_words, arch) * refetch,
-            "weight": w_words / batch,
+            "ifmap": compressed_words(in_nz, in_words, arch) * in_reads,
+            "weight": w_words * w_reads / batch,
             "psum": compressed_words(out_nz, out_words, arch),
         },
         # the GLB holds activations uncompressed
-        "glb_fill": {"ifmap": float(in_words * refetch), "weight": w_words / batch},
+        "glb_fill": {"ifmap": float(in_words * in_reads), "weight": w_words * w_reads / batch},
         "glb_drain": {"psum": float(out_words)},
-        "refetch": refetch,
     }
 
 
