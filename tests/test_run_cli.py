@@ -92,7 +92,7 @@ def test_op_and_images_select(trace_dir, capsys):
     res = json.loads(out)
     assert [o["id"] for o in res["operating_points"]] == ["dense", "t0.50"]  # dense always runs as the baseline
     assert res["workload"]["num_images"] == 2 and res["arch"]["dataflow"] == "weight_stationary"
-    rc, out, _ = run([TPU, "--trace", trace_dir, "--op", "t0.00", "t0.50", "--json", "--quiet"], capsys)
+    rc, out, _ = run([TPU, "--trace", trace_dir, "--op", "t0.00", "t0.50", "t0.00", "--json", "--quiet"], capsys)
     assert [o["id"] for o in json.loads(out)["operating_points"]] == ["dense", "t0.00", "t0.50"]
 
 
@@ -274,3 +274,20 @@ def test_timeline_files(trace_dir, capsys, tmp_path):
         # with one image, the timeline's length is the simulated layer's cycles (rounded)
         assert abs(tl["cycles"] - res["operating_points"][i]["layers"][1]["cycles"]) <= 1
     assert (out / "timeline_conv2_dense.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_help_exits_0():
+    p = subprocess.run([sys.executable, "-m", "zapsim.run", "--help"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60)
+    assert p.returncode == 0 and "usage: python -m zapsim.run" in p.stdout and "--workload FILE" in p.stdout
+
+
+def test_default_trace_runs_with_config_only(tmp_path):
+    """The README's main job: only CONFIG, on the bundled default trace."""
+    if not (ROOT / "traces" / "default" / "manifest.json").is_file():
+        pytest.skip("traces/default is not in this checkout yet")
+    p = subprocess.run([sys.executable, "-m", "zapsim.run", EYERISS, "--images", "2", "--quiet"],
+                       capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert _row(p.stdout, "dense")[4] == "1.000" and "MACs per image" in p.stdout

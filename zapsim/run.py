@@ -105,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ids = [o.id for o in trace.operating_points]
         if "dense" not in ids:
             raise ZapsimError(f"{tdir}: the trace has no 'dense' operating point to compare against (it has {', '.join(ids)})")
+        if args.op is not None:
+            args.op = list(dict.fromkeys(args.op))  # a repeated id runs once
         for oid in args.op or []:
             if oid not in ids:
                 raise ZapsimError(f"--op {oid}: no such operating point in {tdir}; it has {', '.join(ids)}")
