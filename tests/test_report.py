@@ -213,3 +213,14 @@ def test_write_results_interrupted_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_results(hand_result(), tmp_path / "res")
     assert list((tmp_path / "res").iterdir()) == []
+
+
+def test_header_tells_trace_from_layer_list(tmp_path):
+    r = hand_result()
+    assert "workload  toynet from traces/toy (trace), 2 image(s)" in format_summary(r)
+    r["workload"]["synthetic"] = True
+    assert "(synthetic trace), 2 image(s)" in format_summary(r)
+    wl = tmp_path / "layers.yaml"
+    wl.write_text("[]")
+    r["workload"].update(source=str(wl), model="layers", num_images=1, synthetic=False)
+    assert f"workload  layers from {wl} (layer list, dense)" in format_summary(r)

@@ -167,11 +167,16 @@ def header_lines(result: Mapping[str, Any]) -> list[str]:
     a = result["arch"]
     pe = a.get("pe_array", {})
     wl = result.get("workload", {})
-    kind = "synthetic trace" if wl.get("synthetic") else ("trace" if wl.get("num_images") else "workload")
+    src = str(wl.get("source"))
+    if Path(src).is_file():  # a --workload layer list: no masks, no images
+        what = f"{wl.get('model')} from {src} (layer list, dense)"
+    else:
+        kind = "synthetic trace" if wl.get("synthetic") else "trace"
+        what = f"{wl.get('model')} from {src} ({kind}), {wl.get('num_images')} image(s)"
     return [
         f"arch      {a.get('name')} ({a.get('dataflow')}, {pe.get('rows')}x{pe.get('cols')} PEs, "
         f"{a.get('clock_mhz')} MHz, {a.get('word_bits')}-bit, energy table {a.get('energy', {}).get('name')})",
-        f"workload  {wl.get('model')} from {kind} {wl.get('source')}, {wl.get('num_images')} image(s)",
+        f"workload  {what}",
         "all figures per image (mean over the images); speedup and saving against "
         f"'{result.get('baseline', 'dense')}' on the same architecture",
     ]
@@ -218,7 +223,7 @@ def format_summary(result: Mapping[str, Any]) -> str:
          "util [%]"],
         mac_rows,
     )
-    labels = [f"  {op['id']}: {op['label']}" for op in result["operating_points"] if op.get("label")]
+    labels = [f"  {op['id']}: {op['label']}" for op in result["operating_points"] if op.get("label") not in (None, "", op["id"])]
     parts = [*header_lines(result), "", perf, "", "MACs per image (skipped/zap % of algorithmic)", macs]
     if labels:
         parts += ["", "operating points:", *labels]
@@ -252,7 +257,7 @@ def format_layers(result: Mapping[str, Any], op_ids: Sequence[str] | None = None
                 _num(e / 1e6, ",.3f"),
                 _num(saving, "+.1f"),
             ])
-        title = f"operating point {op['id']}" + (f" ({op['label']})" if op.get("label") else "")
+        title = f"operating point {op['id']}" + (f" ({op['label']})" if op.get("label") not in (None, "", op["id"]) else "")
         out.append(title + "\n" + table(
             ["layer", "cycles", "cycles std", "speedup [x]", "util [%]", "stall cycles", "actual [M]", "gated [M]",
              "skipped [M]", "zap [M]", "energy [uJ]", "saving [%]"],
