@@ -128,6 +128,7 @@ def test_replace_arch_validates_and_edits():
     assert b.energy.name == "eyeriss_normalized (modified)"
     assert (a.sparsity.zero_inputs, a.pe_array.rows, a.energy["mac"]) == ("gate", 12, 1.0)  # the original is untouched
     assert replace_arch(a, **{"energy.preset": "65nm"}).energy.name == "65nm"
+    assert replace_arch(a, **{"global_buffer.size_kb": 64}).global_buffer.size_bytes == 65536
     with pytest.raises(ConfigError, match=r"pe_array\.rows = 0"):
         replace_arch(a, **{"pe_array.rows": 0})
     with pytest.raises(ConfigError, match=r"did you mean 'zero_inputs'"):

@@ -460,12 +460,14 @@ def replace_arch(arch: ArchConfig, **dotted: Any) -> ArchConfig:
         if parts[:2] == ["energy", "preset"]:
             d["energy"] = {"preset": value}
             continue
+        if parts == ["global_buffer", "size_kb"]:  # the loader's convenience key works here too
+            d["global_buffer"].pop("size_bytes", None)
         node = d
         for i, part in enumerate(parts[:-1]):
             if not isinstance(node.get(part), dict):
                 raise ConfigError(f"{arch.source}: cannot replace '{key}': '{'.'.join(parts[: i + 1])}' is not a section")
             node = node[part]
-        if parts[-1] not in node and parts[0] != "energy":
+        if parts[-1] not in node and parts[0] != "energy" and parts != ["global_buffer", "size_kb"]:
             valid = list(node)
             close = difflib.get_close_matches(parts[-1], valid, n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else ""
