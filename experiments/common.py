@@ -70,12 +70,13 @@ def base_args(description: str, default_out: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--images", type=int, default=1017,
                     help="images top-1 is measured on (the exact CIFAR-10 subset has 1017; fewer for a smoke run)")
-    ap.add_argument("--trace-images", type=int, default=100,
+    ap.add_argument("--trace-images", type=int, default=32,
                     help="of those, how many are traced and simulated (cycles and energy are means over them)")
     ap.add_argument("--out", type=Path, default=OUT_ROOT / default_out, help="figures and report.md go here")
     ap.add_argument("--publish", action="store_true",
                     help="also copy the PNGs and the report into docs/figures/ (what docs/results.md embeds)")
     ap.add_argument("--fresh", action="store_true", help="recompute cached traces and results")
+    ap.add_argument("--resimulate", action="store_true", help="recompute cached results (keep the traces)")
     return ap
 
 

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             trace = C.ensure_trace(model, pattern, args.images, args.trace_images, clock, fresh=args.fresh)
             traces_of[(model, pattern)] = trace
             for arch in archs:
-                results[(model, pattern, arch)] = C.ensure_results(arch, trace, clock, fresh=args.fresh)
+                results[(model, pattern, arch)] = C.ensure_results(arch, trace, clock, fresh=args.fresh or args.resimulate)
 
     figs: list[Path] = []
     clock.log("drawing figures")

@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = {}
     for model in args.models.split(","):
         trace = C.ensure_trace(model, args.pattern, args.images, args.trace_images, clock, fresh=args.fresh)
-        runs = {m: C.ensure_results(args.arch, trace, clock, fresh=args.fresh,
+        runs = {m: C.ensure_results(args.arch, trace, clock, fresh=args.fresh or args.resimulate,
                                     overrides={"sparsity.zero_inputs": m}, tag=f"in-{m}") for m in MODES}
         pick = C.best_within(C.summary(runs["ignore"]), args.max_drop, "uniform")
         if pick is None:

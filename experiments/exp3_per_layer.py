@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trace = C.ensure_trace(model, args.pattern, args.images, args.trace_images, clock, fresh=args.fresh)
         layers = {layer.name: layer for layer in read_trace(trace, verify=False).layers}
         for arch in args.archs.split(","):
-            res = C.ensure_results(arch, trace, clock, fresh=args.fresh)
+            res = C.ensure_results(arch, trace, clock, fresh=args.fresh or args.resimulate)
             pick = C.best_within(C.summary(res), args.max_drop, "uniform")
             if pick is None:
                 raise C.ZapsimError(f"{model} on {arch}: no uniform operating point within {args.max_drop} points")

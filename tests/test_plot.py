@@ -316,3 +316,24 @@ def test_mac_figure_from_a_trace_uses_tracer_stats(tmp_path, monkeypatch):
     FakeTrace.operating_points[1].stats = {}
     with pytest.raises(ZapsimError, match="no stats 'mac_reduction'"):
         plot.trace_op_points(FakeTrace())
+
+
+def test_plot_all_with_traces_uses_channels_and_checks_count(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    res = plot.validate_results(fake_results())
+    seen = {}
+    orig = plot.plot_layer_gain
+
+    def spy(r, out_base, **kw):
+        seen.update(kw.get("channels") or {})
+        return orig(r, out_base, **kw)
+
+    monkeypatch.setattr(plot, "plot_layer_gain", spy)
+    tr = SimpleNamespace(layers=[SimpleNamespace(name=n, c_out=c) for n, c in LAYERS], operating_points=[])
+    with pytest.raises(ZapsimError, match="one trace per results file"):
+        plot.plot_all([res], tmp_path / "a", traces=[tr, tr])
+    # a trace without operating points cannot feed the MAC figure; give the figure functions only the layers
+    monkeypatch.setattr(plot, "plot_mac_accuracy", lambda *a, **k: [])
+    plot.plot_all([res], tmp_path / "b", traces=[tr])
+    assert seen == dict(LAYERS)

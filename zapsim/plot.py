@@ -712,9 +712,10 @@ def series_label(res: Mapping[str, Any], fallback: str) -> str:
 
 
 def plot_all(results: Sequence[Mapping[str, Any]], out_dir: str | Path, overwrite: bool = False,
-             op_id: str | None = None, log=print) -> list[Path]:
+             op_id: str | None = None, traces: Sequence[Any] | None = None, log=print) -> list[Path]:
     """Every figure the results allow, into ``out_dir``; figures needing accuracy are left out (with a note)
-    when no operating point has one."""
+    when no operating point has one.  ``traces`` (from ``read_trace``), one per results file, give the MAC
+    figure the tracer's own counts over all evaluation images and the per-layer figures channel counts."""
     out = Path(out_dir)
     series: dict[str, Mapping[str, Any]] = {}
     for i, res in enumerate(results):
@@ -722,20 +723,28 @@ def plot_all(results: Sequence[Mapping[str, Any]], out_dir: str | Path, overwrit
         if label in series:
             label = f"{label} [{i + 1}]"
         series[label] = res
+    if traces is not None and len(traces) != len(results):
+        raise ZapsimError(f"give one trace per results file ({len(results)} results, {len(traces)} traces)")
     written: list[Path] = []
+    has_acc = any(top1_percent(op) is not None for r in results for op in r["operating_points"])
     for name, fn in (("energy_accuracy", plot_energy_accuracy), ("speedup_accuracy", plot_speedup_accuracy),
                      ("mac_accuracy", plot_mac_accuracy)):
-        if not any(top1_percent(op) is not None for r in results for op in r["operating_points"]):
+        if not has_acc:
             log(f"skipped {name}: no operating point has a top-1 accuracy (synthetic trace?)")
             continue
-        written += fn(series, out / name, overwrite=overwrite)
+        data: Series = series
+        if name == "mac_accuracy" and traces:
+            data = dict(zip(series, traces))
+        written += fn(data, out / name, overwrite=overwrite)
     for i, res in enumerate(results):
         suffix = "" if len(results) == 1 else f"_{i + 1}"
         if len(res["operating_points"]) < 2:
             log(f"skipped layer figures of {res.get('_source')}: only one operating point")
             continue
+        channels = {layer.name: layer.c_out for layer in traces[i].layers} if traces else None
         written += plot_layer_energy(res, out / f"layer_energy{suffix}", op_id=op_id, overwrite=overwrite)
-        written += plot_layer_gain(res, out / f"layer_gain{suffix}", op_id=op_id, overwrite=overwrite)
+        written += plot_layer_gain(res, out / f"layer_gain{suffix}", op_id=op_id, overwrite=overwrite,
+                                   channels=channels)
     return written
 
 
@@ -749,11 +758,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="output directory (default: plots/ beside the first results file)")
     ap.add_argument("--op", default=None, help="operating point shown beside dense in the per-layer figures "
                     "(default: lowest energy within 1 point of dense top-1)")
+    ap.add_argument("--trace", nargs="+", default=None, metavar="DIR",
+                    help="the trace(s) the results were simulated from, one per results file: the MAC figure then "
+                    "shows the tracer's counts over all evaluation images, the per-layer gain figure channel counts")
     ap.add_argument("--overwrite", action="store_true", help="replace existing figures")
     args = ap.parse_args(argv)
     results = [load_results(p) for p in args.results]
     out = Path(args.out) if args.out else Path(results[0]["_source"]).parent / "plots"
-    for p in plot_all(results, out, overwrite=args.overwrite, op_id=args.op,
+    traces = None
+    if args.trace:
+        from .trace_format import read_trace
+
+        traces = [read_trace(t, verify=False) for t in args.trace]
+    for p in plot_all(results, out, overwrite=args.overwrite, op_id=args.op, traces=traces,
                       log=lambda m: print(m, file=sys.stderr)):
         print(p)
     return 0
