@@ -1,11 +1,12 @@
 """Row-stationary validation against the Eyeriss chip on AlexNet CONV1-5, batch 4 (docs/validation.md).
 
-``python -m zapsim.sim.eyeriss_validation [CONFIG] [--input-density D]``
+``python -m zapsim.sim.eyeriss_validation [CONFIG] [--input-density D] [--output-density D]``
 prints, per layer, the active PEs, cycles and milliseconds for the batch at
 the config's clock, and DRAM accesses per MAC, beside the published figures.
 Without ``--input-density`` the inputs are dense (the chip ran real images,
 whose ReLU zeros shrink its run-length-coded DRAM traffic); with it, every
-ifmap after CONV1 gets a random mask of that density (seed 0).
+ifmap after CONV1 gets a random mask of that density (seed 0); likewise
+``--output-density`` for the ofmaps written back (post-ReLU zeros).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def alexnet_conv_layers() -> list:
     ]
 
 
-def run(arch, input_density: float | None = None) -> list[dict]:
+def run(arch, input_density: float | None = None, output_density: float | None = None) -> list[dict]:
     """Per layer: active PEs, cycles for the batch, ms at the clock, DRAM words, MACs (batch of 4)."""
     from .row_stationary import rs_mapping
     from .simulate import simulate_layer_batch
@@ -50,7 +51,10 @@ def run(arch, input_density: float | None = None) -> list[dict]:
         in_m = None
         if input_density is not None and i > 0:
             in_m = rng.random((BATCH, *layer.in_shape)) < input_density
-        s = simulate_layer_batch(arch, layer, in_m, None, None, zap=False, batch=BATCH, num_images=BATCH)
+        out_m = None
+        if output_density is not None:
+            out_m = rng.random((BATCH, *layer.out_shape)) < output_density
+        s = simulate_layer_batch(arch, layer, in_m, out_m, None, zap=False, batch=BATCH, num_images=BATCH)
         cycles = float(s.cycles.sum())
         dram = float(sum(s[f"acc:dram:{t}"].sum() for t in ("ifmap", "weight", "psum")))
         rows.append({"layer": layer.name, "active_pes": rs_mapping(arch, layer).active_pes,
@@ -80,10 +84,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m zapsim.sim.eyeriss_validation", description=__doc__.split("\n\n")[0])
     ap.add_argument("config", nargs="?", default=str(Path(__file__).resolve().parents[2] / "arch_configs"
                                                     / "eyeriss_like.yaml"))
-    ap.add_argument("--input-density", type=float, default=None)
+    ap.add_argument("--input-density", type=float, default=None, help="density of ifmaps after CONV1 (default dense)")
+    ap.add_argument("--output-density", type=float, default=None, help="density of the ofmaps (default dense)")
     args = ap.parse_args(argv)
     arch = load_arch(args.config)
-    print(format_rows(run(arch, args.input_density), arch))
+    print(format_rows(run(arch, args.input_density, args.output_density), arch))
     return 0
 
 
