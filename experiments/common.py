@@ -70,8 +70,13 @@ def base_args(description: str, default_out: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--images", type=int, default=1017,
                     help="images top-1 is measured on (the exact CIFAR-10 subset has 1017; fewer for a smoke run)")
-    ap.add_argument("--trace-images", type=int, default=32,
-                    help="of those, how many are traced and simulated (cycles and energy are means over them)")
+    ap.add_argument("--trace-images", type=int, default=100,
+                    help="of those, how many the trace holds masks for (the tracer's default, 100)")
+    ap.add_argument("--sim-images", type=int, default=32,
+                    help="of the traced images, how many are simulated (cycles and energy are means over them)")
+    ap.add_argument("--trace-root", type=Path, default=None,
+                    help="reuse traces made beforehand by `python -m zapsim.trace MODEL --pattern P --out "
+                    "ROOT/MODEL-P` with the tracer's default thresholds, when their image counts match")
     ap.add_argument("--out", type=Path, default=OUT_ROOT / default_out, help="figures and report.md go here")
     ap.add_argument("--publish", action="store_true",
                     help="also copy the PNGs and the report into docs/figures/ (what docs/results.md embeds)")
@@ -82,26 +87,38 @@ def base_args(description: str, default_out: str) -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------- trace -> simulate (cached)
 
-THRESHOLDS = "-0.2,-0.1,0,0.1,0.2,0.3,0.4,0.5,0.7"  # uniform: from near-lossless to aggressive
-BUDGETS = "0.05,0.1,0.2,0.5,1"  # per-layer: sum of Err_l
-
-
 def trace_dir(model: str, pattern: str, images: int, trace_images: int) -> Path:
-    return OUT_ROOT / "traces" / f"{model}-{pattern}-acc{images}-sim{trace_images}"
+    return OUT_ROOT / "traces" / f"{model}-{pattern}-acc{images}-traced{trace_images}"
 
 
-def ensure_trace(model: str, pattern: str, images: int, trace_images: int, clock: Clock, fresh: bool = False) -> Path:
-    """Trace ``model`` with ``pattern`` (``python -m zapsim.trace``), or reuse the cached trace."""
+def _usable(path: Path, images: int, trace_images: int) -> bool:
+    """A finished trace whose top-1 was measured on ``images`` images and which holds ``trace_images`` images."""
+    man = path / "manifest.json"
+    if not man.is_file():
+        return False
+    m = json.loads(man.read_text())
+    acc = (m["operating_points"][0].get("accuracy") or {}).get("num_images")
+    return acc == images and m.get("num_images") == trace_images
+
+
+def ensure_trace(model: str, pattern: str, images: int, trace_images: int, clock: Clock, fresh: bool = False,
+                 trace_root: Path | None = None) -> Path:
+    """Trace ``model`` with ``pattern`` (``python -m zapsim.trace``, the tracer's default uniform thresholds and
+    per-layer error budgets), or reuse a cached trace (or one under ``trace_root``)."""
+    if trace_root is not None and not fresh:
+        pre = trace_root / f"{model}-{pattern}"
+        if _usable(pre, images, trace_images):
+            clock.log(f"trace {pre}: reused")
+            return pre
     out = trace_dir(model, pattern, images, trace_images)
-    if (out / "manifest.json").is_file() and not fresh:
+    if _usable(out, images, trace_images) and not fresh:
         clock.log(f"trace {out.name}: cached")
         return out
     clock.log(f"trace {out.name}: tracing {model} with the {pattern} pattern (top-1 on {images} images, "
               f"masks of {trace_images})")
     cmd = [sys.executable, "-m", "zapsim.trace", model, "--pattern", pattern, "--images", str(images),
-           "--trace-images", str(min(trace_images, images)), f"--thresholds={THRESHOLDS}", f"--budgets={BUDGETS}",
-           "--out", str(out)]
-    if fresh:
+           "--trace-images", str(min(trace_images, images)), "--out", str(out)]
+    if out.exists():
         cmd.append("--overwrite")
     rc = subprocess.run(cmd, cwd=REPO).returncode
     if rc != 0:
@@ -110,15 +127,16 @@ def ensure_trace(model: str, pattern: str, images: int, trace_images: int, clock
     return out
 
 
-def ensure_results(arch_name: str, trace: Path, clock: Clock, fresh: bool = False,
+def ensure_results(arch_name: str, trace: Path, clock: Clock, fresh: bool = False, sim_images: int | None = None,
                    overrides: Mapping[str, Any] | None = None, tag: str | None = None) -> dict[str, Any]:
-    """Simulate every operating point of ``trace`` on ``arch_configs/<arch_name>.yaml`` (with dotted
-    ``overrides`` such as ``{"sparsity.zero_inputs": "gate"}``), or reuse the cached results."""
+    """Simulate every operating point of ``trace`` (its first ``sim_images`` images; None: all) on
+    ``arch_configs/<arch_name>.yaml`` (with dotted ``overrides`` such as ``{"sparsity.zero_inputs": "gate"}``),
+    or reuse the cached results."""
     from zapsim.sim.arch import load_arch, replace_arch
     from zapsim.sim.report import write_results
     from zapsim.trace_format import read_trace
 
-    out = OUT_ROOT / "results" / (f"{trace.name}__{arch_name}" + (f"__{tag}" if tag else ""))
+    out = OUT_ROOT / "results" / (f"{trace.name}__sim{sim_images or 'all'}__{arch_name}" + (f"__{tag}" if tag else ""))
     if (out / "results.json").is_file() and not fresh:
         clock.log(f"results {out.name}: cached")
         return plot.load_results(out)
@@ -126,11 +144,12 @@ def ensure_results(arch_name: str, trace: Path, clock: Clock, fresh: bool = Fals
     if overrides:
         arch = replace_arch(arch, **overrides)
     tr = read_trace(trace)
+    n = tr.num_images if sim_images is None else min(sim_images, tr.num_images)
     clock.log(f"results {out.name}: simulating {len(tr.operating_points)} operating points x {len(tr.layers)} "
-              f"layers x {tr.num_images} images")
+              f"layers x {n} images")
     from zapsim.sim.simulate import simulate  # Numba: compiled (or loaded from cache) only when needed
 
-    result = simulate(arch, tr.layers, trace=tr, progress=True)
+    result = simulate(arch, tr.layers, trace=tr, images=n, progress=True)
     write_results(result, out, overwrite=True)
     clock.log(f"results {out.name}: done")
     return plot.load_results(out)

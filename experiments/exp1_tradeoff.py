@@ -41,10 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     traces_of: dict[tuple[str, str], Path] = {}
     for model in models:
         for pattern in patterns:
-            trace = C.ensure_trace(model, pattern, args.images, args.trace_images, clock, fresh=args.fresh)
+            trace = C.ensure_trace(model, pattern, args.images, args.trace_images, clock, fresh=args.fresh,
+                                   trace_root=args.trace_root)
             traces_of[(model, pattern)] = trace
             for arch in archs:
-                results[(model, pattern, arch)] = C.ensure_results(arch, trace, clock, fresh=args.fresh or args.resimulate)
+                results[(model, pattern, arch)] = C.ensure_results(
+                    arch, trace, clock, fresh=args.fresh or args.resimulate, sim_images=args.sim_images)
 
     figs: list[Path] = []
     clock.log("drawing figures")

@@ -47,9 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{args.max_drop} point(s) of dense top-1.\n"]
     table = {}
     for model in args.models.split(","):
-        trace = C.ensure_trace(model, args.pattern, args.images, args.trace_images, clock, fresh=args.fresh)
+        trace = C.ensure_trace(model, args.pattern, args.images, args.trace_images, clock, fresh=args.fresh,
+                               trace_root=args.trace_root)
         runs = {m: C.ensure_results(args.arch, trace, clock, fresh=args.fresh or args.resimulate,
-                                    overrides={"sparsity.zero_inputs": m}, tag=f"in-{m}") for m in MODES}
+                                    sim_images=args.sim_images, overrides={"sparsity.zero_inputs": m},
+                                    tag=f"in-{m}") for m in MODES}
         pick = C.best_within(C.summary(runs["ignore"]), args.max_drop, "uniform")
         if pick is None:
             raise C.ZapsimError(f"{model}: no uniform operating point within {args.max_drop} points of dense")

@@ -45,10 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               "dense energy. Layers without a ZAP (the first conv, the FC) are left out of the statistics.\n"]
     summary = {}
     for model in args.models.split(","):
-        trace = C.ensure_trace(model, args.pattern, args.images, args.trace_images, clock, fresh=args.fresh)
+        trace = C.ensure_trace(model, args.pattern, args.images, args.trace_images, clock, fresh=args.fresh,
+                               trace_root=args.trace_root)
         layers = {layer.name: layer for layer in read_trace(trace, verify=False).layers}
         for arch in args.archs.split(","):
-            res = C.ensure_results(arch, trace, clock, fresh=args.fresh or args.resimulate)
+            res = C.ensure_results(arch, trace, clock, fresh=args.fresh or args.resimulate,
+                                   sim_images=args.sim_images)
             pick = C.best_within(C.summary(res), args.max_drop, "uniform")
             if pick is None:
                 raise C.ZapsimError(f"{model} on {arch}: no uniform operating point within {args.max_drop} points")
