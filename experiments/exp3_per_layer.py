@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--pattern", default="checkerboard")
     ap.add_argument("--archs", default=f"eyeriss_like,{C.WS_SYSTOLIC}", help="comma-separated arch_configs names")
     ap.add_argument("--max-drop", type=float, default=1.0, help="top-1 budget (points) for the operating point")
+    ap.add_argument("--timeline-layer", default="layer2.1.conv1",
+                    help="layer whose per-PE timeline (image 0, dense and ZAP) is drawn on each accelerator")
     args = ap.parse_args(argv)
     C.require_data()
     clock = C.Clock(f"{NAME} ({args.images} images)")
@@ -60,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          channels={n: l.c_out for n, l in layers.items()}, overwrite=True,
                                          title=f"{model} on {arch}, '{pick['label']}': energy saved vs ZAP cost")
             figs += draw_scatter(rows, out / f"by_channels_{model}_{arch}", f"{model} on {arch}, '{pick['label']}'")
+            if args.timeline_layer in layers:
+                figs += draw_timelines(arch, trace, args.timeline_layer, pick, out / f"timeline_{model}_{arch}")
             report.append(f"\n## {model} on {arch} ('{pick['label']}', top-1 {pick['dtop1']:+.2f} points, "
                           f"{C.pct(pick['energy_saving'])} energy saved overall)\n")
             report.append(group_table(rows))
@@ -83,6 +87,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         C.publish(figs, NAME)
     print(out / "report.md")
     return 0
+
+
+def draw_timelines(arch_name: str, trace: Path, layer_name: str, pick: dict, out_base: Path) -> list[Path]:
+    """Per-PE timelines of one layer on image 0: dense, then the ZAP operating point."""
+    from zapsim.sim.arch import load_arch
+    from zapsim.sim.timeline import layer_timeline
+
+    arch = load_arch(C.ARCH_DIR / f"{arch_name}.yaml")
+    tr = read_trace(trace, verify=False)
+    li = tr.layer_index(layer_name)
+    figs = []
+    for op_id, what in (("dense", "dense"), (pick["id"], pick["label"])):
+        tl = layer_timeline(arch, tr.layers[li], trace=tr, layer_index=li, op_id=op_id, image=0)
+        states = plot.runs_to_matrix(tl["runs"], tl["cycles"])
+        name = out_base.with_name(f"{out_base.name}_{'dense' if op_id == 'dense' else 'zap'}")
+        figs += plot.plot_pe_timeline(states, name, overwrite=True, phase_starts=tl.get("phase_starts"),
+                                      title=f"{layer_name} on {arch_name}, image 0, {what}: {tl['cycles']} cycles")
+    return figs
 
 
 def per_layer(res: dict, op_id: str, layers: dict) -> list[dict]:
