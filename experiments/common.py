@@ -82,6 +82,8 @@ def base_args(description: str, default_out: str) -> argparse.ArgumentParser:
                     help="also copy the PNGs and the report into docs/figures/ (what docs/results.md embeds)")
     ap.add_argument("--fresh", action="store_true", help="recompute cached traces and results")
     ap.add_argument("--resimulate", action="store_true", help="recompute cached results (keep the traces)")
+    ap.add_argument("--no-trace", action="store_true",
+                    help="never trace: use only cached (or --trace-root) traces and list what is missing in the report")
     return ap
 
 
@@ -102,9 +104,10 @@ def _usable(path: Path, images: int, trace_images: int) -> bool:
 
 
 def ensure_trace(model: str, pattern: str, images: int, trace_images: int, clock: Clock, fresh: bool = False,
-                 trace_root: Path | None = None) -> Path:
+                 trace_root: Path | None = None, no_trace: bool = False) -> Path | None:
     """Trace ``model`` with ``pattern`` (``python -m zapsim.trace``, the tracer's default uniform thresholds and
-    per-layer error budgets), or reuse a cached trace (or one under ``trace_root``)."""
+    per-layer error budgets), or reuse a cached trace (or one under ``trace_root``).  With ``no_trace``, None
+    when there is nothing to reuse."""
     if trace_root is not None and not fresh:
         pre = trace_root / f"{model}-{pattern}"
         if _usable(pre, images, trace_images):
@@ -114,6 +117,9 @@ def ensure_trace(model: str, pattern: str, images: int, trace_images: int, clock
     if _usable(out, images, trace_images) and not fresh:
         clock.log(f"trace {out.name}: cached")
         return out
+    if no_trace:
+        clock.log(f"trace {out.name}: missing (--no-trace), left out")
+        return None
     clock.log(f"trace {out.name}: tracing {model} with the {pattern} pattern (top-1 on {images} images, "
               f"masks of {trace_images})")
     cmd = [sys.executable, "-m", "zapsim.trace", model, "--pattern", pattern, "--images", str(images),

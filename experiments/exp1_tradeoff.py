@@ -39,10 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # trace -> simulate, cached; results[(model, pattern, arch)]
     results: dict[tuple[str, str, str], dict] = {}
     traces_of: dict[tuple[str, str], Path] = {}
+    missing: list[str] = []
     for model in models:
         for pattern in patterns:
             trace = C.ensure_trace(model, pattern, args.images, args.trace_images, clock, fresh=args.fresh,
-                                   trace_root=args.trace_root)
+                                   trace_root=args.trace_root, no_trace=args.no_trace)
+            if trace is None:
+                missing.append(f"{model} with {pattern}")
+                continue
             traces_of[(model, pattern)] = trace
             for arch in archs:
                 results[(model, pattern, arch)] = C.ensure_results(
@@ -51,29 +55,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     figs: list[Path] = []
     clock.log("drawing figures")
     for model in models:
+        pats = [p for p in patterns if (model, p) in traces_of]
+        if not pats:
+            continue
         for arch in archs:
-            uni = {p: plot.select_ops(results[(model, p, arch)], kinds=["uniform"]) for p in patterns}
+            uni = {p: plot.select_ops(results[(model, p, arch)], kinds=["uniform"]) for p in pats}
             title = f"{model} on {arch}: uniform threshold, one curve per pattern"
             figs += plot.plot_energy_accuracy(uni, out / f"energy_{model}_{arch}", overwrite=True,
                                               title=f"Energy vs accuracy, {title}")
             figs += plot.plot_speedup_accuracy(uni, out / f"speedup_{model}_{arch}", overwrite=True,
                                                title=f"Speedup vs accuracy, {title}")
-            both = {f"{p}": results[(model, p, arch)] for p in patterns[:1]}
-            figs += plot.plot_energy_accuracy(both, out / f"energy_kinds_{model}_{arch}", overwrite=True,
-                                              title=f"{model} on {arch}, {patterns[0]}: uniform vs per-layer")
+            figs += plot.plot_energy_accuracy({pats[0]: results[(model, pats[0], arch)]},
+                                              out / f"energy_kinds_{model}_{arch}", overwrite=True,
+                                              title=f"{model} on {arch}, {pats[0]}: uniform vs per-layer")
         # the method's own view, as the tracer counted it on all evaluation images (no hardware involved)
-        traces = {p: read_trace(traces_of[(model, p)], verify=False) for p in patterns}
+        traces = {p: read_trace(traces_of[(model, p)], verify=False) for p in pats}
         figs += plot.plot_mac_accuracy(traces, out / f"macs_{model}", overwrite=True, kinds=["uniform"],
                                        title=f"{model}: MAC reduction vs top-1 change (uniform threshold)")
-        per_arch = {a: plot.select_ops(results[(model, patterns[0], a)], kinds=["uniform"]) for a in archs}
+        per_arch = {a: plot.select_ops(results[(model, pats[0], a)], kinds=["uniform"]) for a in archs}
         figs += plot.plot_energy_accuracy(per_arch, out / f"energy_archs_{model}", overwrite=True,
-                                          title=f"{model}, {patterns[0]}: one curve per accelerator")
-        head = results[(model, patterns[0], archs[0])]
+                                          title=f"{model}, {pats[0]}: one curve per accelerator")
+        head = results[(model, pats[0], archs[0])]
         figs += plot.plot_layer_energy(head, out / f"layers_{model}_{archs[0]}", overwrite=True)
 
     mac_net = {(m, p): {o.id: o.stats.get("mac_reduction_net_of_zap") for o in read_trace(t, verify=False)
                         .operating_points} for (m, p), t in traces_of.items()}
     report = make_report(results, mac_net, models, patterns, archs, args.images, figs)
+    if missing:
+        report += "\n## Not run\n\nNo trace (run without --no-trace to make them): " + "; ".join(missing) + ".\n"
     report += f"\n{clock.done()}.\n"
     C.write_report(out, report, publish_as=f"{NAME}_report.md" if args.publish else None)
     C.dump_json(out / "summary.json", {f"{m}|{p}|{a}": C.summary(r) for (m, p, a), r in results.items()})
@@ -97,6 +106,8 @@ def make_report(results, mac_net, models, patterns, archs, images: int, figs: Se
         for model in models:
             for arch in archs:
                 for pattern in patterns:
+                    if (model, pattern, arch) not in results:
+                        continue
                     res = results[(model, pattern, arch)]
                     base = plot.baseline_op(res)
                     summ = C.summary(res)

@@ -48,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = {}
     for model in args.models.split(","):
         trace = C.ensure_trace(model, args.pattern, args.images, args.trace_images, clock, fresh=args.fresh,
-                               trace_root=args.trace_root)
+                               trace_root=args.trace_root, no_trace=args.no_trace)
+        if trace is None:
+            report.append(f"\n## {model}\n\nNot run: no trace of {model} with {args.pattern} (--no-trace).\n")
+            continue
         runs = {m: C.ensure_results(args.arch, trace, clock, fresh=args.fresh or args.resimulate,
                                     sim_images=args.sim_images, overrides={"sparsity.zero_inputs": m},
                                     tag=f"in-{m}") for m in MODES}

@@ -48,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = {}
     for model in args.models.split(","):
         trace = C.ensure_trace(model, args.pattern, args.images, args.trace_images, clock, fresh=args.fresh,
-                               trace_root=args.trace_root)
+                               trace_root=args.trace_root, no_trace=args.no_trace)
+        if trace is None:
+            report.append(f"\n## {model}\n\nNot run: no trace of {model} with {args.pattern} (--no-trace).\n")
+            continue
         layers = {layer.name: layer for layer in read_trace(trace, verify=False).layers}
         for arch in args.archs.split(","):
             res = C.ensure_results(arch, trace, clock, fresh=args.fresh or args.resimulate,
