@@ -94,13 +94,14 @@ def trace_dir(model: str, pattern: str, images: int, trace_images: int) -> Path:
 
 
 def _usable(path: Path, images: int, trace_images: int) -> bool:
-    """A finished trace whose top-1 was measured on ``images`` images and which holds ``trace_images`` images."""
+    """A finished trace whose top-1 was measured on ``images`` images and which holds at least ``trace_images``
+    images (a reused trace may hold fewer: the simulation then uses what it has, and the report says so)."""
     man = path / "manifest.json"
     if not man.is_file():
         return False
     m = json.loads(man.read_text())
     acc = (m["operating_points"][0].get("accuracy") or {}).get("num_images")
-    return acc == images and m.get("num_images") == trace_images
+    return acc == images and m.get("num_images", 0) >= trace_images
 
 
 def ensure_trace(model: str, pattern: str, images: int, trace_images: int, clock: Clock, fresh: bool = False,
@@ -110,7 +111,7 @@ def ensure_trace(model: str, pattern: str, images: int, trace_images: int, clock
     when there is nothing to reuse."""
     if trace_root is not None and not fresh:
         pre = trace_root / f"{model}-{pattern}"
-        if _usable(pre, images, trace_images):
+        if _usable(pre, images, 1):
             clock.log(f"trace {pre}: reused")
             return pre
     out = trace_dir(model, pattern, images, trace_images)
@@ -159,6 +160,20 @@ def ensure_results(arch_name: str, trace: Path, clock: Clock, fresh: bool = Fals
     write_results(result, out, overwrite=True)
     clock.log(f"results {out.name}: done")
     return plot.load_results(out)
+
+
+def traces_table(traces: Mapping[str, Path], sim_images: int | None) -> str:
+    """Where each trace came from: accuracy images, simulated images, ZAP training settings."""
+    rows = []
+    for name, path in traces.items():
+        m = json.loads((path / "manifest.json").read_text())
+        acc = (m["operating_points"][0].get("accuracy") or {}).get("num_images")
+        st = (m.get("zaps") or {}).get("settings") or {}
+        ti = st.get("training_images") or {}
+        n_sim = m["num_images"] if sim_images is None else min(sim_images, m["num_images"])
+        rows.append([name, f"`{path.relative_to(REPO) if path.is_relative_to(REPO) else path}`", acc, n_sim,
+                     f"{st.get('epochs', '?')} epochs on {ti.get('count', '?')} {ti.get('name', '')} images"])
+    return md_table(["trace", "path", "top-1 images", "simulated images", "ZAP training"], rows)
 
 
 # --------------------------------------------------------------------------- numbers from results

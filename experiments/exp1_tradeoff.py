@@ -81,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     mac_net = {(m, p): {o.id: o.stats.get("mac_reduction_net_of_zap") for o in read_trace(t, verify=False)
                         .operating_points} for (m, p), t in traces_of.items()}
     report = make_report(results, mac_net, models, patterns, archs, args.images, figs)
+    report += "\n## Traces\n\n" + C.traces_table({f"{m} / {p}": t for (m, p), t in traces_of.items()},
+                                                 args.sim_images)
     if missing:
         report += "\n## Not run\n\nNo trace (run without --no-trace to make them): " + "; ".join(missing) + ".\n"
     report += f"\n{clock.done()}.\n"

@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     figs: list[Path] = []
+    used: dict[str, Path] = {}
     report = [f"# Study 2: ZAP with zero-input gating and skipping ({args.images} CIFAR-10 test images)\n",
               f"Accelerator `{args.arch}` with `sparsity.zero_inputs` = ignore / gate / skip; pattern "
               f"`{args.pattern}`. Every number is against one reference: the dense network with zero inputs "
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if trace is None:
             report.append(f"\n## {model}\n\nNot run: no trace of {model} with {args.pattern} (--no-trace).\n")
             continue
+        used[model] = trace
         runs = {m: C.ensure_results(args.arch, trace, clock, fresh=args.fresh or args.resimulate,
                                     sim_images=args.sim_images, overrides={"sparsity.zero_inputs": m},
                                     tag=f"in-{m}") for m in MODES}
@@ -72,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               C.pct(r["gated"]), C.pct(r["skipped"]), C.pct(r["zap_macs"], 2)] for r in rows]))
         report.append(attribution(rows))
     report.append("\nMAC columns are fractions of the dense network's algorithmic MACs.\n")
+    report.append("\n## Traces\n\n" + C.traces_table(used, args.sim_images))
     report.append("\n## Figures\n")
     report += [f"- [{p.name}]({p.name})" for p in figs if p.suffix == ".png"]
     report.append(f"\n{clock.done()}.\n")

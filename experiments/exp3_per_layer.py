@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     figs: list[Path] = []
+    used: dict[str, Path] = {}
     report = [f"# Study 3: per-layer ZAP cost against saving ({args.images} CIFAR-10 test images)\n",
               f"Pattern `{args.pattern}`; the operating point is the lowest-energy uniform threshold within "
               f"{args.max_drop} point(s) of dense top-1. Per layer: *saved* = dense energy - (ZAP-run energy - ZAP "
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if trace is None:
             report.append(f"\n## {model}\n\nNot run: no trace of {model} with {args.pattern} (--no-trace).\n")
             continue
+        used[model] = trace
         layers = {layer.name: layer for layer in read_trace(trace, verify=False).layers}
         for arch in args.archs.split(","):
             res = C.ensure_results(arch, trace, clock, fresh=args.fresh or args.resimulate,
@@ -81,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       C.pct(2 / r["c_in"], 2)] for r in losers]))
             else:
                 report.append("\nEvery ZAP layer saves more energy than its ZAP costs at this operating point.\n")
+    report.append("\n## Traces\n\n" + C.traces_table(used, args.sim_images))
     report.append("\n## Figures\n")
     report += [f"- [{p.name}]({p.name})" for p in figs if p.suffix == ".png"]
     report.append(f"\n{clock.done()}.\n")
