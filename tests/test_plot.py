@@ -278,6 +278,12 @@ def test_cli(tmp_path):
                                                   "layer_energy", "layer_gain") for e in ("png", "pdf"))
     r = subprocess.run([*run, str(good), "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 2 and "already exists" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([*run, str(good), "--out", str(tmp_path / "one"), "--only", "energy_accuracy"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["energy_accuracy.pdf", "energy_accuracy.png"]
+    r = subprocess.run([*run, str(good), "--only", "energy"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown figure(s) energy; choose from energy_accuracy" in r.stderr
     r = subprocess.run([*run, str(bad)], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and str(bad) in r.stderr
     assert "Traceback" not in r.stderr

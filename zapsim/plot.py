@@ -711,11 +711,20 @@ def series_label(res: Mapping[str, Any], fallback: str) -> str:
     return " · ".join(parts) or fallback
 
 
+FIGURE_NAMES = ("energy_accuracy", "speedup_accuracy", "mac_accuracy", "layer_energy", "layer_gain")
+
+
 def plot_all(results: Sequence[Mapping[str, Any]], out_dir: str | Path, overwrite: bool = False,
-             op_id: str | None = None, traces: Sequence[Any] | None = None, log=print) -> list[Path]:
+             op_id: str | None = None, traces: Sequence[Any] | None = None, log=print,
+             only: Sequence[str] | None = None) -> list[Path]:
     """Every figure the results allow, into ``out_dir``; figures needing accuracy are left out (with a note)
     when no operating point has one.  ``traces`` (from ``read_trace``), one per results file, give the MAC
-    figure the tracer's own counts over all evaluation images and the per-layer figures channel counts."""
+    figure the tracer's own counts over all evaluation images and the per-layer figures channel counts.
+    ``only`` restricts the output to some of :data:`FIGURE_NAMES`."""
+    want = set(FIGURE_NAMES if only is None else only)
+    bad = sorted(want - set(FIGURE_NAMES))
+    if bad:
+        raise ZapsimError(f"unknown figure(s) {', '.join(bad)}; choose from {', '.join(FIGURE_NAMES)}")
     out = Path(out_dir)
     series: dict[str, Mapping[str, Any]] = {}
     for i, res in enumerate(results):
@@ -729,6 +738,8 @@ def plot_all(results: Sequence[Mapping[str, Any]], out_dir: str | Path, overwrit
     has_acc = any(top1_percent(op) is not None for r in results for op in r["operating_points"])
     for name, fn in (("energy_accuracy", plot_energy_accuracy), ("speedup_accuracy", plot_speedup_accuracy),
                      ("mac_accuracy", plot_mac_accuracy)):
+        if name not in want:
+            continue
         if not has_acc:
             log(f"skipped {name}: no operating point has a top-1 accuracy (synthetic trace?)")
             continue
@@ -742,9 +753,11 @@ def plot_all(results: Sequence[Mapping[str, Any]], out_dir: str | Path, overwrit
             log(f"skipped layer figures of {res.get('_source')}: only one operating point")
             continue
         channels = {layer.name: layer.c_out for layer in traces[i].layers} if traces else None
-        written += plot_layer_energy(res, out / f"layer_energy{suffix}", op_id=op_id, overwrite=overwrite)
-        written += plot_layer_gain(res, out / f"layer_gain{suffix}", op_id=op_id, overwrite=overwrite,
-                                   channels=channels)
+        if "layer_energy" in want:
+            written += plot_layer_energy(res, out / f"layer_energy{suffix}", op_id=op_id, overwrite=overwrite)
+        if "layer_gain" in want:
+            written += plot_layer_gain(res, out / f"layer_gain{suffix}", op_id=op_id, overwrite=overwrite,
+                                       channels=channels)
     return written
 
 
@@ -761,6 +774,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--trace", nargs="+", default=None, metavar="DIR",
                     help="the trace(s) the results were simulated from, one per results file: the MAC figure then "
                     "shows the tracer's counts over all evaluation images, the per-layer gain figure channel counts")
+    ap.add_argument("--only", default=None, metavar="NAMES",
+                    help=f"comma-separated figures to draw (default all): {', '.join(FIGURE_NAMES)}")
     ap.add_argument("--overwrite", action="store_true", help="replace existing figures")
     args = ap.parse_args(argv)
     results = [load_results(p) for p in args.results]
@@ -770,7 +785,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .trace_format import read_trace
 
         traces = [read_trace(t, verify=False) for t in args.trace]
-    for p in plot_all(results, out, overwrite=args.overwrite, op_id=args.op, traces=traces,
+    only = [x.strip() for x in args.only.split(",")] if args.only else None
+    for p in plot_all(results, out, overwrite=args.overwrite, op_id=args.op, traces=traces, only=only,
                       log=lambda m: print(m, file=sys.stderr)):
         print(p)
     return 0
