@@ -552,7 +552,7 @@ def plot_layer_energy(res: Mapping[str, Any], out_base: str | Path, op_id: str |
     ax.set_xticks(x, [_short_layer(s) for s in names], rotation=90, fontsize=7)
     ax.set_xlim(-0.7, n - 0.3)
     ax.set_ylabel(f"energy per image ({unit})")
-    ax.set_xlabel("layer")
+    ax.set_xlabel(_LAYER_AXIS)
     acc = top1_percent(op)
     e_save = 1 - op["total"]["energy_pj"]["total"] / base["total"]["energy_pj"]["total"]
     ax.set_title(title or f"Energy per layer: dense vs '{op.get('label') or op['id']}' "
@@ -564,6 +564,9 @@ def plot_layer_energy(res: Mapping[str, Any], out_base: str | Path, op_id: str |
     ax.grid(True, axis="y", alpha=0.3)
     ax.grid(False, axis="x")
     return save_figure(fig, out_base, overwrite)
+
+
+_LAYER_AXIS = "layer (S.B.cK = layerS.B.convK, fc = linear)"
 
 
 def _short_layer(name: str) -> str:
@@ -601,7 +604,7 @@ def plot_layer_gain(res: Mapping[str, Any], out_base: str | Path, op_id: str | N
     ax.set_xticks(x, [_short_layer(s) for s in names], rotation=90, fontsize=7)
     ax.set_xlim(-0.7, n - 0.3)
     ax.set_ylabel(f"energy per image ({unit})")
-    ax.set_xlabel("layer")
+    ax.set_xlabel(_LAYER_AXIS)
     ax.set_title(title or f"Per-layer energy: saved by skipping vs ZAP cost ('{op.get('label') or op['id']}')")
     handles = [Patch(facecolor=v, label=f"saved, C_out = {c}") for c, v in ch_colours.items()] or [
         Patch(facecolor="#4c72b0", label="saved by skipping")]
