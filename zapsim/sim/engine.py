@@ -37,19 +37,31 @@ def rs_prefix(innz, R, S, E, F, U, V, ph, pw):
     Padding counts as zero.
     """
     C, H, W = innz.shape
-    out = np.zeros((C + 1, R, E, F), dtype=np.int32)
+    out = np.empty((C + 1, R, E, F), dtype=np.int32)
+    out[0] = 0
+    rowpre = np.zeros(W + 1, dtype=np.int32)
+    lo = np.empty(F, dtype=np.int64)
+    hi = np.empty(F, dtype=np.int64)
+    for x in range(F):
+        # the taps of output x cover input columns [x*V - pw, x*V - pw + S) clipped to the map
+        lo[x] = min(max(x * V - pw, 0), W)
+        hi[x] = min(max(x * V - pw + S, 0), W)
+    win = np.empty((H, F), dtype=np.int32)
     for c in range(C):
+        for h in range(H):
+            for w in range(W):
+                rowpre[w + 1] = rowpre[w] + (1 if innz[c, h, w] else 0)
+            for x in range(F):
+                win[h, x] = rowpre[hi[x]] - rowpre[lo[x]]
         for r in range(R):
             for y in range(E):
                 h = y * U + r - ph
-                for x in range(F):
-                    n = 0
-                    if 0 <= h < H:
-                        for s in range(S):
-                            w = x * V + s - pw
-                            if 0 <= w < W and innz[c, h, w]:
-                                n += 1
-                    out[c + 1, r, y, x] = out[c, r, y, x] + n
+                if 0 <= h < H:
+                    for x in range(F):
+                        out[c + 1, r, y, x] = out[c, r, y, x] + win[h, x]
+                else:
+                    for x in range(F):
+                        out[c + 1, r, y, x] = out[c, r, y, x]
     return out
 
 
@@ -353,20 +365,25 @@ def rlc_words(nz, run_bits, level_bits, word_bits):
     a longer zero run costs an extra pair with a zero level.  Pairs pack
     three to a 64-bit word (Eyeriss: 5-bit run + 16-bit level, 3 pairs + 1 bit).
     Trailing zeros cost one pair.  Returned in words of ``word_bits``.
+
+    Counted as: one pair per nonzero, one per 2**run_bits zeros of a run
+    (at positions where the run length is a multiple of it), and one for a
+    trailing run that is not such a multiple.  Only ``last`` (the index of
+    the last nonzero) carries from one element to the next, so the loop has
+    no data-dependent branches.
     """
-    maxrun = (1 << run_bits) - 1
+    period = 1 << run_bits
+    mask = period - 1  # a power of two: test multiples with a mask, not a division
+    n = nz.size
+    last = -1
     pairs = 0
-    run = 0
-    for i in range(nz.size):
-        if nz[i]:
-            pairs += 1
-            run = 0
-        else:
-            run += 1
-            if run > maxrun:
-                pairs += 1
-                run = 0
-    if run > 0:
+    for i in range(n):
+        v = np.int64(nz[i])
+        last = v * i + (1 - v) * last
+        d = i - last
+        pairs += v + np.int64(d > 0) * np.int64((d & mask) == 0)
+    tail = n - 1 - last
+    if tail > 0 and (tail & mask) != 0:
         pairs += 1
     per_word = 64 // (run_bits + level_bits)
     words64 = (pairs + per_word - 1) // per_word
@@ -427,3 +444,150 @@ def combine_phases(a_cycles, a_lo, a_chunk, n_a, z_cycles, c_cycles, c_chunk, n_
     if n_chunks > 0 and zdone[n_chunks - 1] > t:
         t = zdone[n_chunks - 1]
     return t, a_sum, z_sum, c_sum
+
+
+# --------------------------------------------------------------------------- batched row-stationary layer
+
+RS_CORE = ("compute", "A", "Z", "C", "actual", "gated", "busy_pe", "gated_pe", "noc_i", "noc_w", "noc_po", "noc_pi",
+           "noc_hop", "zmacs", "dram_in", "dram_out")
+
+
+@njit(cache=True)
+def _chunk_counts_masked(comp, i_s, groups, p, n_fg):
+    """rs_chunk_counts of ``comp & ~I_s`` without building the mask."""
+    M, E, F = comp.shape
+    mg = M // groups
+    out = np.zeros((groups * n_fg, E, F), dtype=np.int32)
+    for k in range(M):
+        ch = (k // mg) * n_fg + (k % mg) // p
+        for y in range(E):
+            for x in range(F):
+                out[ch, y, x] += np.int32(comp[k, y, x] & ~i_s[y, x])  # bitwise: no branch on random masks
+    return out
+
+
+@njit(cache=True)
+def _rlc_and(a, b, use_a, use_b, run_bits, level_bits, word_bits, buf):
+    """rlc_words of the elementwise AND of two flattened masks (a missing mask counts as all ones)."""
+    n = a.size if use_a else b.size
+    na = not use_a
+    nb = not use_b
+    for i in range(n):
+        buf[i] = (a[i] | na) & (b[i] | nb)  # bitwise: no branch on the (random) mask values
+    return rlc_words(buf[:n], run_bits, level_bits, word_bits)
+
+
+@njit(cache=True)
+def _zap_conv1_masked(out, i_s, use_out, chunk_of_channel, n_chunks):
+    """zap_conv1_nonzero_macs of Z0 = out & I_s (``out`` all ones when ``use_out`` is False)."""
+    H, W = i_s.shape
+    M = chunk_of_channel.size
+    res = np.zeros(n_chunks, dtype=np.int64)
+    for c in range(M):
+        ch = chunk_of_channel[c]
+        acc = 0
+        for y in range(H):
+            ny = 3 - (1 if y == 0 else 0) - (1 if y == H - 1 else 0)
+            if H == 1:
+                ny = 1
+            for x in range(W):
+                nx = 3 - (1 if x == 0 else 0) - (1 if x == W - 1 else 0)
+                if W == 1:
+                    nx = 1
+                v = i_s[y, x] & (out[c, y, x] | (not use_out)) if use_out else i_s[y, x]
+                acc += np.int64(v) * ny * nx
+        res[ch] += acc
+    return res
+
+
+@njit(cache=True)
+def rs_layer_batch(N, inm, use_in, outm, use_out, compm, zap, i_s, ncs_a, ncs_c_gate, ncs_dense, geo, conv, in_mode,
+                   mpc, gate_out, chunk_of, n_chunks, zap_cfg, rlc_cfg, max_passes):
+    """Every image of one row-stationary layer in one call; returns (N, len(RS_CORE)) float64.
+
+    ``inm`` (N, C, H, W), ``outm`` / ``compm`` (N, M, E, F) (dummies of
+    shape (1, 1, 1, 1) when unused).  ``conv`` = (R, S, E, F, U, V, ph, pw);
+    ``ncs_*`` the image-independent chunk counts of the A schedule (I_s),
+    of the gated-output C schedule (I_t) and of the dense layer.
+    ``zap_cfg`` = (dedicated, zap MACs/cycle, skip zero inputs, PEs, 9*|I_t|);
+    ``rlc_cfg`` = (compress, run bits, level bits, word bits, in words, out words).
+    Same arithmetic as the per-image path in ``simulate.py`` (tests hold them equal).
+    """
+    res = np.zeros((N, 16), dtype=np.float64)
+    R, S, E, F, U, V, ph, pw = conv[0], conv[1], conv[2], conv[3], conv[4], conv[5], conv[6], conv[7]
+    groups, p, n_fg = geo[0], geo[7], geo[9]
+    pa_c = np.zeros(max_passes, dtype=np.int64)
+    pa_hi = np.zeros(max_passes, dtype=np.int64)
+    pa_lo = np.zeros(max_passes, dtype=np.int64)
+    pc_c = np.zeros(max_passes, dtype=np.int64)
+    pc_hi = np.zeros(max_passes, dtype=np.int64)
+    pc_lo = np.zeros(max_passes, dtype=np.int64)
+    counters = np.zeros(10, dtype=np.float64)
+    dummy_pe = np.zeros((0, 0, 3), dtype=np.float64)
+    dummy_pre = np.zeros((1, 1, 1, 1), dtype=np.int32)
+    buf = np.empty(max(rlc_cfg[4], rlc_cfg[5]), dtype=np.bool_)
+    dedicated, zmpc, zskip, n_pes, conv2_per_ch = zap_cfg[0], zap_cfg[1], zap_cfg[2], zap_cfg[3], zap_cfg[4]
+    compress, run_bits, level_bits, word_bits, in_words, out_words = (rlc_cfg[0], rlc_cfg[1], rlc_cfg[2],
+                                                                     rlc_cfg[3], rlc_cfg[4], rlc_cfg[5])
+    for i in range(N):
+        counters[:] = 0.0
+        if in_mode != 0:
+            if use_in:
+                pre = rs_prefix(inm[i], R, S, E, F, U, V, ph, pw)
+            else:
+                pre = dummy_pre  # never read: in_mode 0 is forced by the caller for missing inputs
+        else:
+            pre = dummy_pre
+        if zap:
+            n_a = rs_phase(pre, ncs_a, ncs_a, geo, in_mode, mpc, pa_c, pa_hi, pa_lo, counters, False, dummy_pe)
+            real_c = _chunk_counts_masked(compm[i], i_s, groups, p, n_fg)
+            sched_c = ncs_c_gate if gate_out else real_c
+            n_c = rs_phase(pre, sched_c, real_c, geo, in_mode, mpc, pc_c, pc_hi, pc_lo, counters, False, dummy_pe)
+            zm = np.zeros(n_chunks, dtype=np.int64)
+            if zskip:
+                zm += _zap_conv1_masked(outm[i] if use_out else outm[0], i_s, use_out, chunk_of, n_chunks)
+            else:
+                for c in range(chunk_of.size):
+                    zm[chunk_of[c]] += 9 * E * F
+            for c in range(chunk_of.size):
+                zm[chunk_of[c]] += conv2_per_ch
+            zsum = 0
+            for ch in range(n_chunks):
+                zsum += zm[ch]
+            zc = np.zeros(n_chunks, dtype=np.int64)
+            array_z = 0
+            if dedicated:
+                for ch in range(n_chunks):
+                    zc[ch] = (zm[ch] + zmpc - 1) // zmpc
+            else:
+                array_z = (zsum + n_pes * mpc - 1) // (n_pes * mpc)
+            total, a_sum, z_sum, c_sum = combine_phases(pa_c, pa_lo, pa_hi, n_a, zc, pc_c, pc_hi, n_c, dedicated,
+                                                        array_z)
+            res[i, 0] = total
+            res[i, 1] = a_sum
+            res[i, 2] = z_sum
+            res[i, 3] = c_sum
+            res[i, 13] = zsum
+        else:
+            n_d = rs_phase(pre, ncs_dense, ncs_dense, geo, in_mode, mpc, pa_c, pa_hi, pa_lo, counters, False, dummy_pe)
+            t = 0
+            for k in range(n_d):
+                t += pa_c[k]
+            res[i, 0] = t
+            res[i, 1] = t
+        for k in range(9):
+            res[i, 4 + k] = counters[k]
+        # DRAM words of the ifmap read and the final ofmap write (before tiling factors)
+        if compress and use_in:
+            w = _rlc_and(inm[i].reshape(-1), inm[i].reshape(-1), True, False, run_bits, level_bits, word_bits, buf)
+            res[i, 14] = min(in_words, w)
+        else:
+            res[i, 14] = in_words
+        if compress and (use_out or zap):
+            a = outm[i].reshape(-1) if use_out else outm[0].reshape(-1)
+            b = compm[i].reshape(-1) if zap else compm[0].reshape(-1)
+            w = _rlc_and(a, b, use_out, zap, run_bits, level_bits, word_bits, buf)
+            res[i, 15] = min(out_words, w)
+        else:
+            res[i, 15] = out_words
+    return res

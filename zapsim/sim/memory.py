@@ -75,31 +75,26 @@ def best_tiling(glb_words: int, double_buffer: bool, batch: int, C: int, H: int,
     return best[1], best[2], float(best[3]), best[4]
 
 
-def dram_traffic(arch, layer, in_nz: np.ndarray | None, out_nz: np.ndarray | None, batch: int = 1) -> dict:
-    """DRAM words per tensor for one image, and GLB fill / drain words (see :func:`best_tiling`)."""
+def layer_tiling(arch, layer, batch: int = 1) -> dict:
+    """Image-independent DRAM factors of a layer (see :func:`best_tiling`).
+
+    ``in_reads``: times the ifmap crosses the DRAM interface;
+    ``weight_words``: weight words read per image; ``ifmap_fill_words``: GLB
+    words written per image from ifmap reads (the GLB holds activations uncompressed).
+    """
     in_words = layer.c_in * layer.h_in * layer.w_in
-    out_words = layer.c_out * layer.h_out * layer.w_out
     w_words = layer.kernel[0] * layer.kernel[1] * (layer.c_in // layer.groups) * layer.c_out
     _, _, in_reads, w_reads = best_tiling(arch.glb_words, bool(arch.global_buffer.double_buffer), int(batch),
                                           layer.c_in, layer.h_in, layer.w_in, layer.c_out, layer.h_out, layer.w_out,
                                           layer.kernel[0], layer.stride[0], w_words)
-    return {
-        "dram": {
-            "ifmap": compressed_words(in_nz, in_words, arch) * in_reads,
-            "weight": w_words * w_reads / batch,
-            "psum": compressed_words(out_nz, out_words, arch),
-        },
-        # the GLB holds activations uncompressed
-        "glb_fill": {"ifmap": float(in_words * in_reads), "weight": w_words * w_reads / batch},
-        "glb_drain": {"psum": float(out_words)},
-    }
+    return {"in_reads": in_reads, "weight_words": w_words * w_reads / batch, "ifmap_fill_words": in_words * in_reads}
 
 
-def stall_cycles(arch, compute_cycles: float, dram_words: float, glb_words: float, noc_words: float) -> float:
-    """Cycles the array waits for memory (see the module docstring)."""
+def stall_cycles(arch, compute_cycles, dram_words, glb_words, noc_words):
+    """Cycles the array waits for memory (see the module docstring); scalars or arrays over images."""
     dram_t = dram_words * arch.word_bytes / arch.dram.bandwidth_bytes_per_cycle
     glb_t = glb_words / arch.global_buffer.bandwidth_words_per_cycle
     noc_t = noc_words / arch.noc.bandwidth_words_per_cycle
     if arch.global_buffer.double_buffer:
-        return max(0.0, max(dram_t, glb_t, noc_t) - compute_cycles)
-    return dram_t + max(0.0, max(glb_t, noc_t) - compute_cycles)
+        return np.maximum(0.0, np.maximum(np.maximum(dram_t, glb_t), noc_t) - compute_cycles)
+    return dram_t + np.maximum(0.0, np.maximum(glb_t, noc_t) - compute_cycles)

@@ -117,7 +117,7 @@ def zap_macs_per_chunk(arch, layer: TraceLayer, out_nz: np.ndarray, i_s: np.ndar
 
 def simulate_layer_batch(arch, layer: TraceLayer, in_masks: np.ndarray | None, out_masks: np.ndarray | None,
                          comp_masks: np.ndarray | None, *, zap: bool | None = None, batch: int = 1,
-                         num_images: int | None = None) -> LayerStats:
+                         num_images: int | None = None, fast: bool = True) -> LayerStats:
     """Simulate one layer for a batch of images.
 
     ``in_masks`` (N, C, H, W), ``out_masks`` and ``comp_masks`` (N, M, E, F)
@@ -125,28 +125,76 @@ def simulate_layer_batch(arch, layer: TraceLayer, in_masks: np.ndarray | None, o
     computed).  The layer runs with its ZAP (phases A, Z, C) when ``zap``
     is true (default: when it has a ZapSpec and ``comp_masks`` is given),
     dense otherwise.  ``batch`` amortises weight reads from DRAM.
+    Row-stationary layers run all images in one Numba call (``fast``);
+    ``fast=False`` takes the per-image path (kept for the tests that hold
+    the two equal).
     """
     if zap is None:
         zap = layer.zap is not None and comp_masks is not None
     if zap and layer.zap is None:
         raise ValueError(f"layer '{layer.name}' has no ZAP")
     n = next((len(x) for x in (in_masks, out_masks, comp_masks) if x is not None), num_images or 1)
-    rows = [_one_image(arch, layer, None if in_masks is None else in_masks[i],
-                       None if out_masks is None else out_masks[i],
-                       None if comp_masks is None else comp_masks[i], zap, batch) for i in range(n)]
-    keys = rows[0].keys()
-    return LayerStats(layer, arch, {k: np.array([r[k] for r in rows], dtype=np.float64) for k in keys})
+    if arch.dataflow == "row_stationary" and fast:
+        core = _rs_core_batch(arch, layer, in_masks, out_masks, comp_masks, zap, n)
+    else:
+        rows = [_core_image(arch, layer, None if in_masks is None else in_masks[i],
+                            None if out_masks is None else out_masks[i],
+                            None if comp_masks is None else comp_masks[i], zap) for i in range(n)]
+        core = {k: np.array([r[k] for r in rows], dtype=np.float64) for k in engine.RS_CORE}
+    return LayerStats(layer, arch, _finish(arch, layer, core, zap, batch))
 
 
 def simulate_layer(arch, layer: TraceLayer, in_mask: np.ndarray | None, out_mask: np.ndarray | None,
-                   computed_mask: np.ndarray | None, *, zap: bool | None = None, batch: int = 1) -> LayerStats:
+                   computed_mask: np.ndarray | None, *, zap: bool | None = None, batch: int = 1,
+                   fast: bool = True) -> LayerStats:
     """One layer and one image: masks bool (C, H, W) / (M, E, F) or None for dense."""
     def add(m):
         return None if m is None else np.asarray(m, dtype=bool)[None]
-    return simulate_layer_batch(arch, layer, add(in_mask), add(out_mask), add(computed_mask), zap=zap, batch=batch)
+    return simulate_layer_batch(arch, layer, add(in_mask), add(out_mask), add(computed_mask), zap=zap, batch=batch,
+                                fast=fast)
 
 
-def _one_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool, batch: int) -> dict[str, float]:
+def _gate_outputs(arch) -> bool:
+    """Whether ZAP-predicted zeros stay in the schedule (gated) rather than leave it."""
+    return arch.sparsity.zap_outputs == "gate" or (arch.is_systolic and arch.systolic.zap_granularity == "gate")
+
+
+def _rs_core_batch(arch, layer: TraceLayer, in_masks, out_masks, comp_masks, zap: bool, n: int) -> dict:
+    """Core counters (engine.RS_CORE) of every image of a row-stationary layer, in one Numba call."""
+    M, E, F = layer.out_shape
+    m = rs_mapping(arch, layer)
+    in_mode = engine.IN_MODES[arch.sparsity.zero_inputs]
+    dummy = np.zeros((1, 1, 1, 1), dtype=bool)
+    if in_masks is None and in_mode != 0:
+        in_masks = np.ones((n, *layer.in_shape), dtype=bool)  # padding still counts as zero input
+    inm = dummy if in_masks is None else np.ascontiguousarray(in_masks, dtype=bool)
+    outm = dummy if out_masks is None else np.ascontiguousarray(out_masks, dtype=bool)
+    if zap:
+        compm = np.ones((n, M, E, F), dtype=bool) if comp_masks is None else np.ascontiguousarray(comp_masks, dtype=bool)
+        i_s = np.ascontiguousarray(layer.zap.computed_first(E, F))
+    else:
+        compm = dummy
+        i_s = np.zeros((E, F), dtype=bool)
+    cc = engine.rs_chunk_counts
+    ncs_a = cc(_broadcast(i_s, M), m.groups, m.p, m.n_fg)
+    ncs_c_gate = cc(_broadcast(~i_s, M), m.groups, m.p, m.n_fg)
+    ncs_dense = cc(np.ones(layer.out_shape, dtype=bool), m.groups, m.p, m.n_fg)
+    L = layer
+    conv = np.array([L.kernel[0], L.kernel[1], E, F, L.stride[0], L.stride[1], L.padding[0], L.padding[1]],
+                    dtype=np.int64)
+    zap_cfg = np.array([arch.zap_unit.placement == "dedicated", arch.zap_unit.macs_per_cycle,
+                        arch.zap_unit.skip_zero_inputs, arch.num_pes, 9 * int((~i_s).sum())], dtype=np.int64)
+    rlc_cfg = np.array([arch.dram.zero_compression, memory.RLC_RUN_BITS, memory.RLC_LEVEL_BITS, arch.word_bits,
+                        L.c_in * L.h_in * L.w_in, M * E * F], dtype=np.int64)
+    res = engine.rs_layer_batch(n, inm, in_masks is not None, outm, out_masks is not None, compm, zap, i_s, ncs_a,
+                                ncs_c_gate, ncs_dense, m.geometry(), conv, in_mode if in_masks is not None else 0,
+                                arch.pe_array.macs_per_cycle, _gate_outputs(arch), m.chunk_of_channel(), m.n_chunks,
+                                zap_cfg, rlc_cfg, max(1, m.max_passes))
+    return {k: res[:, j] for j, k in enumerate(engine.RS_CORE)}
+
+
+def _core_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool) -> dict[str, float]:
+    """Core counters (engine.RS_CORE) of one image, any dataflow, one phase runner call at a time."""
     M, E, F = layer.out_shape
     in_mode = engine.IN_MODES[arch.sparsity.zero_inputs]
     mpc = arch.pe_array.macs_per_cycle
@@ -162,15 +210,11 @@ def _one_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool, batch: int
         comp = np.ones(layer.out_shape, dtype=bool) if comp is None else np.asarray(comp, dtype=bool)
         sched_a = _broadcast(i_s, M)
         real_c = np.ascontiguousarray(comp & ~i_s[None])
-        gate_out = arch.sparsity.zap_outputs == "gate"
-        if arch.is_systolic and arch.systolic.zap_granularity == "gate":
-            gate_out = True
-        sched_c = _broadcast(~i_s, M) if gate_out else real_c
+        sched_c = _broadcast(~i_s, M) if _gate_outputs(arch) else real_c
         final_out = outnz_full & comp
     else:
         final_out = outnz_full
 
-    r: dict[str, float] = {}
     if arch.dataflow == "row_stationary":
         m = rs_mapping(arch, layer)
         n_chunks, chunk_of = m.n_chunks, m.chunk_of_channel()
@@ -235,68 +279,76 @@ def _one_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool, batch: int
         (a_c, a_lo, a_k), (c_c, _, c_k) = phases
         total, a_sum, z_sum, c_sum = engine.combine_phases(a_c, a_lo, a_k, a_c.size, zc.astype(np.int64), c_c, c_k,
                                                            c_c.size, dedicated, array_z)
-        compute = float(total)
-        ph = {"A": float(a_sum), "Z": float(z_sum), "C": float(c_sum)}
+        compute, ph_a, ph_z, ph_c = float(total), float(a_sum), float(z_sum), float(c_sum)
     else:
         compute = float(phases[0][0].sum())
-        ph = {"A": compute, "Z": 0.0, "C": 0.0}
-    if arch.is_systolic and arch.systolic.scalesim_off_by_one and compute > 0:
-        compute -= 1
-        ph["A"] -= 1
-    ph["overlap"] = ph["A"] + ph["Z"] + ph["C"] - compute
+        ph_a, ph_z, ph_c = compute, 0.0, 0.0
+    in_words = layer.c_in * layer.h_in * layer.w_in
+    return {"compute": compute, "A": ph_a, "Z": ph_z, "C": ph_c, "actual": actual, "gated": gated,
+            "busy_pe": busy_pe, "gated_pe": gated_pe, "noc_i": noc_i, "noc_w": noc_w, "noc_po": noc_po,
+            "noc_pi": noc_pi, "noc_hop": noc_hop, "zmacs": zmacs,
+            "dram_in": memory.compressed_words(innz, in_words, arch),
+            "dram_out": memory.compressed_words(final_out, M * E * F, arch)}
 
-    # ---- memory
-    tr = memory.dram_traffic(arch, layer, innz, final_out, batch)
-    n_is = int(i_s.sum()) if zap else 0
-    glb_read = {"ifmap": noc_i, "weight": noc_w, "psum": noc_pi + tr["glb_drain"]["psum"]}
-    glb_write = {"ifmap": tr["glb_fill"]["ifmap"], "weight": tr["glb_fill"]["weight"], "psum": noc_po}
+
+def _finish(arch, layer: TraceLayer, core: dict, zap: bool, batch: int) -> dict[str, np.ndarray]:
+    """Memory, stalls, PE cycles, MAC kinds, accesses and energy actions from the core counters (arrays over images)."""
+    M, E, F = layer.out_shape
+    compute = core["compute"].copy()
+    ph_a = core["A"].copy()
+    if arch.is_systolic and arch.systolic.scalesim_off_by_one:
+        dec = (compute > 0).astype(np.float64)
+        compute -= dec  # SCALE-Sim's trailing -1, once per layer, taken from phase A
+        ph_a -= dec
+    actual, gated = core["actual"], core["gated"]
+    noc_i, noc_w, noc_po, noc_pi, noc_hop = core["noc_i"], core["noc_w"], core["noc_po"], core["noc_pi"], core["noc_hop"]
+    zmacs = core["zmacs"]
+    tile = memory.layer_tiling(arch, layer, batch)
+    dram = {"ifmap": core["dram_in"] * tile["in_reads"], "weight": np.full_like(compute, tile["weight_words"]),
+            "psum": core["dram_out"]}
+    n_is = int(layer.zap.computed_first(E, F).sum()) if zap else 0
+    glb_read = {"ifmap": noc_i, "weight": noc_w, "psum": noc_pi + float(M * E * F)}
+    glb_write = {"ifmap": np.full_like(compute, tile["ifmap_fill_words"]),
+                 "weight": np.full_like(compute, tile["weight_words"]), "psum": noc_po}
     zap_glb = float(M * n_is)
-    dram_total = sum(tr["dram"].values())
+    dram_total = dram["ifmap"] + dram["weight"] + dram["psum"]
     glb_total = sum(glb_read.values()) + sum(glb_write.values()) + zap_glb
     stall = memory.stall_cycles(arch, compute, dram_total, glb_total, noc_i + noc_w + noc_po + noc_pi)
     cycles = compute + stall
-
-    r["cycles"] = cycles
-    r["compute_cycles"] = compute
-    r["stall_cycles"] = stall
-    for p, v in ph.items():
-        r["phase_" + p] = v
     pes = arch.num_pes
-    r["pe_busy"] = busy_pe
-    r["pe_gated"] = gated_pe
-    r["pe_stalled"] = stall * pes
-    r["pe_idle"] = pes * cycles - busy_pe - gated_pe - stall * pes
-    r["mac_algorithmic"] = float(layer.macs)
-    r["mac_actual"] = actual
-    r["mac_gated"] = gated
-    r["mac_skipped"] = float(layer.macs) - actual - gated
-    r["mac_zap"] = zmacs
-    r["actual"] = actual
-    # ---- accesses (words)
+    r: dict[str, np.ndarray] = {
+        "cycles": cycles, "compute_cycles": compute, "stall_cycles": stall,
+        "phase_A": ph_a, "phase_Z": core["Z"], "phase_C": core["C"],
+        "phase_overlap": ph_a + core["Z"] + core["C"] - compute,
+        "pe_busy": core["busy_pe"], "pe_gated": core["gated_pe"], "pe_stalled": stall * pes,
+        "pe_idle": pes * cycles - core["busy_pe"] - core["gated_pe"] - stall * pes,
+        "mac_algorithmic": np.full_like(compute, float(layer.macs)), "mac_actual": actual, "mac_gated": gated,
+        "mac_skipped": float(layer.macs) - actual - gated, "mac_zap": zmacs, "actual": actual,
+    }
     spad = {"ifmap": actual + gated + noc_i, "weight": actual + noc_w, "psum": 2 * actual}
     noc = {"ifmap": noc_i, "weight": noc_w, "psum": noc_po + noc_pi + noc_hop}
     for t in ACC_TENSORS:
-        r[f"acc:dram:{t}"] = tr["dram"][t]
+        r[f"acc:dram:{t}"] = dram[t]
         r[f"acc:glb:{t}"] = glb_read[t] + glb_write[t]
         r[f"acc:noc:{t}"] = noc[t]
         r[f"acc:spad:{t}"] = spad[t]
-    # ---- actions for energy
+    zero = np.zeros_like(compute)
     acts = {
         "ifmap": {"spad_read": actual + gated, "spad_write": noc_i, "noc_word": noc_i, "glb_read": glb_read["ifmap"],
-                  "glb_write": glb_write["ifmap"], "dram_read": tr["dram"]["ifmap"]},
+                  "glb_write": glb_write["ifmap"], "dram_read": dram["ifmap"]},
         "weight": {"spad_read": actual, "spad_write": noc_w, "noc_word": noc_w, "glb_read": glb_read["weight"],
-                   "glb_write": glb_write["weight"], "dram_read": tr["dram"]["weight"]},
+                   "glb_write": glb_write["weight"], "dram_read": dram["weight"]},
         "psum": {"mac": actual, "mac_gated": gated, "spad_read": actual, "spad_write": actual,
                  "noc_word": noc["psum"], "glb_read": glb_read["psum"], "glb_write": glb_write["psum"],
-                 "dram_write": tr["dram"]["psum"], "leakage_cycle": cycles},
+                 "dram_write": dram["psum"], "leakage_cycle": cycles},
         "zap": {"zap_mac": zmacs,
-                "zap_buffer_access": (zmacs + M * (n_is + E * F + (E * F - n_is))) if zap else 0.0,
-                "glb_read": zap_glb},
+                "zap_buffer_access": (zmacs + float(M * (n_is + E * F + (E * F - n_is)))) if zap else zero,
+                "glb_read": zero + zap_glb},
     }
     for t, d in acts.items():
         for a, v in d.items():
-            r[f"act:{t}:{a}"] = float(v)
-    return r
+            r[f"act:{t}:{a}"] = np.asarray(v, dtype=np.float64) + zero
+    return {k: np.asarray(v, dtype=np.float64) for k, v in r.items()}
 
 
 # --------------------------------------------------------------------------- whole runs
