@@ -146,3 +146,18 @@ def test_zap_macs_dedicated_unit_time():
     # A: columns y=0,2 compute 2 outputs, y=1 one: 2 cycles; C: y=1 has 2 I_t outputs -> 2 cycles
     assert s["phase_A"][0] == 2 and s["phase_C"][0] == 2
     assert s["compute_cycles"][0] == 2 + 16 + 2
+
+
+def test_zap_scores_row_bands_while_phase_a_runs():
+    # one filter, 4x1 output, a 1x2 array: two strips of 2 output rows.  Checkerboard: I_s = rows 0 and 2.
+    # A (strips outermost): strip 0 computes row 0 (1 cycle), strip 1 row 2 (1 cycle) -> A ends at 2.
+    # ZAP MACs per band: conv 1 = 2 (row 0 touches rows 0-1) + conv 2 = 9 (row 1) -> 11; band 1: 3 + 9 -> 12.
+    # Band 0 (rows 0-1) needs A rows up to 3, i.e. band 1 too: Z0 runs 2..13, Z1 13..25 at 1 MAC/cycle.
+    # C: row 1 waits for Z0 (13..14), row 3 for Z1 (25..26).  Total 26; Z overlaps C by 1 cycle.
+    layer = make_layer("col", 1, 4, 1, 1, kernel=1, zap_pattern="checkerboard")
+    arch = arch_from_dict({"name": "band", "pe_array": {"rows": 1, "cols": 2}, "zap_unit": {"macs_per_cycle": 1},
+                           **FAST_MEM})
+    s = simulate_layer(arch, layer, None, np.ones((1, 4, 1), dtype=bool), np.ones((1, 4, 1), dtype=bool))
+    assert s["mac_zap"][0] == 23
+    assert (s["phase_A"][0], s["phase_Z"][0], s["phase_C"][0]) == (2, 23, 2)
+    assert s["compute_cycles"][0] == 26 and s["phase_overlap"][0] == 1

@@ -83,7 +83,8 @@ def rs_chunk_counts(comp, groups, p, n_fg):
 
 
 @njit(cache=True)
-def rs_phase(pre, ncs, ncr, geo, in_mode, mpc, pass_cycles, pass_chunk, pass_chunk_lo, counters, record, pe_slots):
+def rs_phase(pre, ncs, ncr, geo, in_mode, mpc, pass_cycles, pass_chunk, pass_chunk_lo, counters, record, pe_slots,
+             strip_outer):
     """One phase (dense, A or C) of a row-stationary layer for one image.
 
     ``pre``: :func:`rs_prefix` of the input (shape (1,1,1,1) when unused);
@@ -98,6 +99,12 @@ def rs_phase(pre, ncs, ncr, geo, in_mode, mpc, pass_cycles, pass_chunk, pass_chu
     A pass holds ``nslots`` consecutive non-empty items; it lasts as long as
     its slowest PE (ceil(work / mpc) cycles).  An item whose outputs are all
     off the schedule is dropped with its traffic.
+
+    Item order within a filter group: (channel group, row segment, strip)
+    with strips innermost (dense layers: Eyeriss' order), or with
+    ``strip_outer`` (ZAP layers) (strip, channel group, row segment), so a
+    strip's outputs become final early; the chunk is then (filter group,
+    strip) = ``fgi * n_strips + strip``, else the filter group ``fgi``.
     """
     groups, mg, cg_n, R, S, E, F = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6]
     p, q, n_fg, n_cg = geo[7], geo[8], geo[9], geo[10]
@@ -111,89 +118,97 @@ def rs_phase(pre, ncs, ncr, geo, in_mode, mpc, pass_cycles, pass_chunk, pass_chu
     cur_lo = -1
     for g in range(groups):
         for fg in range(n_fg):
-            ch = g * n_fg + fg
+            fgi = g * n_fg + fg
             p_act = min(p, mg - fg * p)
-            for cg in range(n_cg):
+            for j in range(n_cg * n_rseg * n_strips):
+                if strip_outer:
+                    st = j // (n_cg * n_rseg)
+                    cg = (j // n_rseg) % n_cg
+                    rs = j % n_rseg
+                    ch = fgi * n_strips + st
+                else:
+                    cg = j // (n_rseg * n_strips)
+                    rs = (j // n_strips) % n_rseg
+                    st = j % n_strips
+                    ch = fgi
                 c0 = g * cg_n + cg * q
                 q_act = min(q, cg_n - cg * q)
                 c1 = c0 + q_act
-                for rs in range(n_rseg):
-                    r0 = rs * r_len
-                    rl = min(r_len, R - r0)
-                    if rl <= 0:
-                        continue
-                    for st in range(n_strips):
-                        y0 = st * e
-                        el = min(e, E - y0)
-                        outs = 0
-                        for y in range(y0, y0 + el):
-                            for x in range(F):
-                                outs += ncs[ch, y, x]
-                        if outs == 0:
-                            continue
-                        item_max = 0
-                        for y in range(y0, y0 + el):
-                            full_s = 0
-                            full_r = 0
-                            for x in range(F):
-                                full_s += ncs[ch, y, x]
-                                full_r += ncr[ch, y, x]
-                            full_s *= q_act * S
-                            full_r *= q_act * S
-                            for r in range(r0, r0 + rl):
-                                if in_mode == 0:
-                                    slots = full_s
-                                    act = full_r
-                                else:
-                                    nz_s = 0
-                                    nz_r = 0
-                                    for x in range(F):
-                                        d = pre[c1, r, y, x] - pre[c0, r, y, x]
-                                        nz_s += ncs[ch, y, x] * d
-                                        nz_r += ncr[ch, y, x] * d
-                                    act = nz_r
-                                    slots = full_s if in_mode == 1 else nz_s
-                                gat = slots - act
-                                cyc = (slots + mpc - 1) // mpc
-                                if cyc > item_max:
-                                    item_max = cyc
-                                counters[0] += act
-                                counters[1] += gat
-                                if record:
-                                    pe = ((in_pass // slots_h) * r_len + (r - r0)) * cols + (in_pass % slots_h) * e + (y - y0)
-                                    pe_slots[n_pass, pe, 0] = cyc
-                                    pe_slots[n_pass, pe, 1] = act
-                                    pe_slots[n_pass, pe, 2] = gat
-                                if slots > 0:
-                                    counters[2] += cyc * act / slots
-                                    counters[3] += cyc * gat / slots
-                        # traffic of the item (words)
-                        rows_in = min(H_in, (el - 1) * U + rl)
-                        if multicast:
-                            counters[4] += rows_in * q_act * W_in
-                            counters[5] += rl * p_act * q_act * S
+                r0 = rs * r_len
+                rl = min(r_len, R - r0)
+                if rl <= 0:
+                    continue
+                y0 = st * e
+                el = min(e, E - y0)
+                outs = 0
+                for y in range(y0, y0 + el):
+                    for x in range(F):
+                        outs += ncs[fgi, y, x]
+                if outs == 0:
+                    continue
+                item_max = 0
+                for y in range(y0, y0 + el):
+                    full_s = 0
+                    full_r = 0
+                    for x in range(F):
+                        full_s += ncs[fgi, y, x]
+                        full_r += ncr[fgi, y, x]
+                    full_s *= q_act * S
+                    full_r *= q_act * S
+                    for r in range(r0, r0 + rl):
+                        if in_mode == 0:
+                            slots = full_s
+                            act = full_r
                         else:
-                            counters[4] += rl * el * q_act * W_in
-                            counters[5] += rl * el * p_act * q_act * S
-                        counters[6] += outs
-                        if cg > 0 or rs > 0:
-                            counters[7] += outs
-                        counters[8] += (rl - 1) * outs
-                        counters[9] += 1
-                        # pack into passes
-                        if item_max > cur_max:
-                            cur_max = item_max
-                        if in_pass == 0:
-                            cur_lo = ch
-                        cur_chunk = ch
-                        in_pass += 1
-                        if in_pass == nslots:
-                            pass_cycles[n_pass] = cur_max
-                            pass_chunk[n_pass] = cur_chunk
-                            pass_chunk_lo[n_pass] = cur_lo
-                            n_pass += 1
-                            in_pass = 0
-                            cur_max = 0
+                            nz_s = 0
+                            nz_r = 0
+                            for x in range(F):
+                                d = pre[c1, r, y, x] - pre[c0, r, y, x]
+                                nz_s += ncs[fgi, y, x] * d
+                                nz_r += ncr[fgi, y, x] * d
+                            act = nz_r
+                            slots = full_s if in_mode == 1 else nz_s
+                        gat = slots - act
+                        cyc = (slots + mpc - 1) // mpc
+                        if cyc > item_max:
+                            item_max = cyc
+                        counters[0] += act
+                        counters[1] += gat
+                        if record:
+                            pe = ((in_pass // slots_h) * r_len + (r - r0)) * cols + (in_pass % slots_h) * e + (y - y0)
+                            pe_slots[n_pass, pe, 0] = cyc
+                            pe_slots[n_pass, pe, 1] = act
+                            pe_slots[n_pass, pe, 2] = gat
+                        if slots > 0:
+                            counters[2] += cyc * act / slots
+                            counters[3] += cyc * gat / slots
+                # traffic of the item (words)
+                rows_in = min(H_in, (el - 1) * U + rl)
+                if multicast:
+                    counters[4] += rows_in * q_act * W_in
+                    counters[5] += rl * p_act * q_act * S
+                else:
+                    counters[4] += rl * el * q_act * W_in
+                    counters[5] += rl * el * p_act * q_act * S
+                counters[6] += outs
+                if cg > 0 or rs > 0:
+                    counters[7] += outs
+                counters[8] += (rl - 1) * outs
+                counters[9] += 1
+                # pack into passes
+                if item_max > cur_max:
+                    cur_max = item_max
+                if in_pass == 0:
+                    cur_lo = ch
+                cur_chunk = ch
+                in_pass += 1
+                if in_pass == nslots:
+                    pass_cycles[n_pass] = cur_max
+                    pass_chunk[n_pass] = cur_chunk
+                    pass_chunk_lo[n_pass] = cur_lo
+                    n_pass += 1
+                    in_pass = 0
+                    cur_max = 0
     if in_pass > 0:
         pass_cycles[n_pass] = cur_max
         pass_chunk[n_pass] = cur_chunk
@@ -333,27 +348,28 @@ def masked_rf_sum(comp, rfnz, groups):
 
 
 @njit(cache=True)
-def zap_conv1_nonzero_macs(z0, chunk_of_channel, n_chunks):
+def zap_conv1_nonzero_macs(z0, chunk_map, n_chunks):
     """MACs of the ZAP's first depthwise 3x3 conv when zero inputs are skipped, per chunk.
 
     Each nonzero of Z0 = ofm * P (C, H, W) is multiplied into every output
     position of its 3x3 neighbourhood that lies inside the map (stride 1,
-    padding 1), so it costs 9 MACs in the interior, 6 on an edge, 4 in a corner.
+    padding 1), so it costs 9 MACs in the interior, 6 on an edge, 4 in a
+    corner; they are counted in the chunk ``chunk_map[c, y]`` of the value.
     """
     C, H, W = z0.shape
     out = np.zeros(n_chunks, dtype=np.int64)
     for c in range(C):
-        ch = chunk_of_channel[c]
         for y in range(H):
             ny = 3 - (1 if y == 0 else 0) - (1 if y == H - 1 else 0)
             if H == 1:
                 ny = 1
+            acc = 0
             for x in range(W):
-                if z0[c, y, x]:
-                    nx = 3 - (1 if x == 0 else 0) - (1 if x == W - 1 else 0)
-                    if W == 1:
-                        nx = 1
-                    out[ch] += ny * nx
+                nx = 3 - (1 if x == 0 else 0) - (1 if x == W - 1 else 0)
+                if W == 1:
+                    nx = 1
+                acc += np.int64(z0[c, y, x]) * ny * nx
+            out[chunk_map[c, y]] += acc
     return out
 
 
@@ -394,14 +410,16 @@ def rlc_words(nz, run_bits, level_bits, word_bits):
 
 
 @njit(cache=True)
-def combine_phases(a_cycles, a_lo, a_chunk, n_a, z_cycles, c_cycles, c_chunk, n_c, dedicated, array_z):
+def combine_phases(a_cycles, a_lo, a_chunk, n_a, z_cycles, z_need, c_cycles, c_chunk, n_c, dedicated, array_z):
     """Layer time of a ZAP layer from its phases (fast path of reference.step_phases).
 
     Phase A passes run back to back; pass i holds chunks ``a_lo[i]`` to
     ``a_chunk[i]`` (items are ordered by chunk).  The final outputs of chunk
     ``ch`` are ready when the last A pass holding it ends.  With a dedicated unit the
-    ZAP works chunk by chunk in order: chunk ``ch`` starts at max(its A
-    ready time, the previous chunk's end) and lasts ``z_cycles[ch]``.  A
+    ZAP works chunk by chunk in order: chunk ``ch`` needs the A outputs of
+    chunks up to ``z_need[ch]`` (a row band also needs the two rows below
+    it), starts at max(that ready time, the previous chunk's end) and lasts
+    ``z_cycles[ch]``.  A
     phase-C pass starts when the previous pass ended and the ZAP has
     finished every chunk up to the largest one in the pass.  With the ZAP
     on the array (``dedicated`` False), Z takes ``array_z`` cycles between
@@ -425,7 +443,7 @@ def combine_phases(a_cycles, a_lo, a_chunk, n_a, z_cycles, c_cycles, c_chunk, n_
     if dedicated:
         zt = 0
         for ch in range(n_chunks):
-            start = max(zt, ready[ch])
+            start = max(zt, ready[z_need[ch]])
             zt = start + z_cycles[ch]
             zdone[ch] = zt
             z_sum += z_cycles[ch]
@@ -478,38 +496,40 @@ def _rlc_and(a, b, use_a, use_b, run_bits, level_bits, word_bits, buf):
 
 
 @njit(cache=True)
-def _zap_conv1_masked(out, i_s, use_out, chunk_of_channel, n_chunks):
+def _zap_conv1_masked(out, i_s, use_out, chunk_map, n_chunks):
     """zap_conv1_nonzero_macs of Z0 = out & I_s (``out`` all ones when ``use_out`` is False)."""
     H, W = i_s.shape
-    M = chunk_of_channel.size
+    M = chunk_map.shape[0]
     res = np.zeros(n_chunks, dtype=np.int64)
     for c in range(M):
-        ch = chunk_of_channel[c]
-        acc = 0
         for y in range(H):
             ny = 3 - (1 if y == 0 else 0) - (1 if y == H - 1 else 0)
             if H == 1:
                 ny = 1
+            acc = 0
             for x in range(W):
                 nx = 3 - (1 if x == 0 else 0) - (1 if x == W - 1 else 0)
                 if W == 1:
                     nx = 1
                 v = i_s[y, x] & (out[c, y, x] | (not use_out)) if use_out else i_s[y, x]
                 acc += np.int64(v) * ny * nx
-        res[ch] += acc
+            res[chunk_map[c, y]] += acc
     return res
 
 
 @njit(cache=True)
 def rs_layer_batch(N, inm, use_in, outm, use_out, compm, zap, i_s, ncs_a, ncs_c_gate, ncs_dense, geo, conv, in_mode,
-                   mpc, gate_out, chunk_of, n_chunks, zap_cfg, rlc_cfg, max_passes):
+                   mpc, gate_out, chunk_map, n_chunks, z_need, zfixed, zap_cfg, rlc_cfg, max_passes):
     """Every image of one row-stationary layer in one call; returns (N, len(RS_CORE)) float64.
 
     ``inm`` (N, C, H, W), ``outm`` / ``compm`` (N, M, E, F) (dummies of
     shape (1, 1, 1, 1) when unused).  ``conv`` = (R, S, E, F, U, V, ph, pw);
     ``ncs_*`` the image-independent chunk counts of the A schedule (I_s),
     of the gated-output C schedule (I_t) and of the dense layer.
-    ``zap_cfg`` = (dedicated, zap MACs/cycle, skip zero inputs, PEs, 9*|I_t|);
+    ``chunk_map`` (M, E): the ZAP chunk of output row (k, y); ``zfixed``:
+    the image-independent ZAP MACs per chunk (conv 2, and conv 1 when zero
+    inputs are not skipped); ``zap_cfg`` = (dedicated, zap MACs/cycle, skip
+    zero inputs, PEs, unused);
     ``rlc_cfg`` = (compress, run bits, level bits, word bits, in words, out words).
     Same arithmetic as the per-image path in ``simulate.py`` (tests hold them equal).
     """
@@ -526,7 +546,7 @@ def rs_layer_batch(N, inm, use_in, outm, use_out, compm, zap, i_s, ncs_a, ncs_c_
     dummy_pe = np.zeros((0, 0, 3), dtype=np.float64)
     dummy_pre = np.zeros((1, 1, 1, 1), dtype=np.int32)
     buf = np.empty(max(rlc_cfg[4], rlc_cfg[5]), dtype=np.bool_)
-    dedicated, zmpc, zskip, n_pes, conv2_per_ch = zap_cfg[0], zap_cfg[1], zap_cfg[2], zap_cfg[3], zap_cfg[4]
+    dedicated, zmpc, zskip, n_pes = zap_cfg[0], zap_cfg[1], zap_cfg[2], zap_cfg[3]
     compress, run_bits, level_bits, word_bits, in_words, out_words = (rlc_cfg[0], rlc_cfg[1], rlc_cfg[2],
                                                                      rlc_cfg[3], rlc_cfg[4], rlc_cfg[5])
     for i in range(N):
@@ -539,18 +559,14 @@ def rs_layer_batch(N, inm, use_in, outm, use_out, compm, zap, i_s, ncs_a, ncs_c_
         else:
             pre = dummy_pre
         if zap:
-            n_a = rs_phase(pre, ncs_a, ncs_a, geo, in_mode, mpc, pa_c, pa_hi, pa_lo, counters, False, dummy_pe)
+            n_a = rs_phase(pre, ncs_a, ncs_a, geo, in_mode, mpc, pa_c, pa_hi, pa_lo, counters, False, dummy_pe, True)
             real_c = _chunk_counts_masked(compm[i], i_s, groups, p, n_fg)
             sched_c = ncs_c_gate if gate_out else real_c
-            n_c = rs_phase(pre, sched_c, real_c, geo, in_mode, mpc, pc_c, pc_hi, pc_lo, counters, False, dummy_pe)
-            zm = np.zeros(n_chunks, dtype=np.int64)
+            n_c = rs_phase(pre, sched_c, real_c, geo, in_mode, mpc, pc_c, pc_hi, pc_lo, counters, False, dummy_pe,
+                           True)
+            zm = zfixed.copy()
             if zskip:
-                zm += _zap_conv1_masked(outm[i] if use_out else outm[0], i_s, use_out, chunk_of, n_chunks)
-            else:
-                for c in range(chunk_of.size):
-                    zm[chunk_of[c]] += 9 * E * F
-            for c in range(chunk_of.size):
-                zm[chunk_of[c]] += conv2_per_ch
+                zm += _zap_conv1_masked(outm[i] if use_out else outm[0], i_s, use_out, chunk_map, n_chunks)
             zsum = 0
             for ch in range(n_chunks):
                 zsum += zm[ch]
@@ -561,15 +577,16 @@ def rs_layer_batch(N, inm, use_in, outm, use_out, compm, zap, i_s, ncs_a, ncs_c_
                     zc[ch] = (zm[ch] + zmpc - 1) // zmpc
             else:
                 array_z = (zsum + n_pes * mpc - 1) // (n_pes * mpc)
-            total, a_sum, z_sum, c_sum = combine_phases(pa_c, pa_lo, pa_hi, n_a, zc, pc_c, pc_hi, n_c, dedicated,
-                                                        array_z)
+            total, a_sum, z_sum, c_sum = combine_phases(pa_c, pa_lo, pa_hi, n_a, zc, z_need, pc_c, pc_hi, n_c,
+                                                        dedicated, array_z)
             res[i, 0] = total
             res[i, 1] = a_sum
             res[i, 2] = z_sum
             res[i, 3] = c_sum
             res[i, 13] = zsum
         else:
-            n_d = rs_phase(pre, ncs_dense, ncs_dense, geo, in_mode, mpc, pa_c, pa_hi, pa_lo, counters, False, dummy_pe)
+            n_d = rs_phase(pre, ncs_dense, ncs_dense, geo, in_mode, mpc, pa_c, pa_hi, pa_lo, counters, False, dummy_pe,
+                           False)
             t = 0
             for k in range(n_d):
                 t += pa_c[k]

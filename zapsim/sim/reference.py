@@ -24,8 +24,13 @@ from .systolic import SysMapping
 # --------------------------------------------------------------------------- row-stationary work
 
 
-def rs_reference_passes(m: RSMapping, innz: np.ndarray | None, sched: np.ndarray, real: np.ndarray, in_mode: int):
-    """Passes of one phase: a list of (chunks, {pe: (slots, actual)}) built by direct enumeration.
+def rs_reference_passes(m: RSMapping, innz: np.ndarray | None, sched: np.ndarray, real: np.ndarray, in_mode: int,
+                        strip_outer: bool = False):
+    """Passes of one phase: a list of (chunks, {pe: slots}) built by direct enumeration.
+
+    Items in Eyeriss' order (channel group, row segment, strip) per filter
+    group, or with ``strip_outer`` (ZAP layers) (strip, channel group, row
+    segment), the chunk being then (filter group, strip).
 
     Also returns (actual MACs, gated MACs) summed over the phase.
     """
@@ -44,40 +49,43 @@ def rs_reference_passes(m: RSMapping, innz: np.ndarray | None, sched: np.ndarray
     for g in range(m.groups):
         for fg in range(m.n_fg):
             ks = [g * m.m_per_group + k for k in range(fg * m.p, min((fg + 1) * m.p, m.m_per_group))]
-            for cg in range(m.n_cg):
+            if strip_outer:
+                order = [(cg, rs, st) for st in range(m.n_strips) for cg in range(m.n_cg) for rs in range(m.n_rseg)]
+            else:
+                order = [(cg, rs, st) for cg in range(m.n_cg) for rs in range(m.n_rseg) for st in range(m.n_strips)]
+            for cg, rs, st in order:
                 cs = [g * m.c_per_group + c for c in range(cg * m.q, min((cg + 1) * m.q, m.c_per_group))]
-                for rs in range(m.n_rseg):
-                    rr = list(range(rs * m.r_len, min((rs + 1) * m.r_len, m.R)))
-                    if not rr:
-                        continue
-                    for st in range(m.n_strips):
-                        ys = list(range(st * m.e, min((st + 1) * m.e, m.E)))
-                        if not any(sched[k, y, x] for k in ks for y in ys for x in range(m.F)):
-                            continue
-                        work = {}
-                        for ri, r in enumerate(rr):
-                            for yi, y in enumerate(ys):
-                                slots = act = 0
-                                for x in range(m.F):
-                                    for k in ks:
-                                        if not sched[k, y, x]:
-                                            continue
-                                        for c in cs:
-                                            for s in range(m.S):
-                                                z = nz(c, y * U + r - ph, x * V + s - pw)
-                                                if in_mode == 0:
-                                                    slots += 1
-                                                    act += 1 if real[k, y, x] else 0
-                                                elif in_mode == 1:
-                                                    slots += 1
-                                                    act += 1 if (z and real[k, y, x]) else 0
-                                                else:
-                                                    slots += 1 if z else 0
-                                                    act += 1 if (z and real[k, y, x]) else 0
-                                work[(ri, yi)] = (slots, act)
-                                tot_act += act
-                                tot_gat += slots - act
-                        items.append((g * m.n_fg + fg, work))
+                rr = list(range(rs * m.r_len, min((rs + 1) * m.r_len, m.R)))
+                if not rr:
+                    continue
+                ys = list(range(st * m.e, min((st + 1) * m.e, m.E)))
+                if not any(sched[k, y, x] for k in ks for y in ys for x in range(m.F)):
+                    continue
+                work = {}
+                for ri, r in enumerate(rr):
+                    for yi, y in enumerate(ys):
+                        slots = act = 0
+                        for x in range(m.F):
+                            for k in ks:
+                                if not sched[k, y, x]:
+                                    continue
+                                for c in cs:
+                                    for s in range(m.S):
+                                        z = nz(c, y * U + r - ph, x * V + s - pw)
+                                        if in_mode == 0:
+                                            slots += 1
+                                            act += 1 if real[k, y, x] else 0
+                                        elif in_mode == 1:
+                                            slots += 1
+                                            act += 1 if (z and real[k, y, x]) else 0
+                                        else:
+                                            slots += 1 if z else 0
+                                            act += 1 if (z and real[k, y, x]) else 0
+                        work[(ri, yi)] = (slots, act)
+                        tot_act += act
+                        tot_gat += slots - act
+                fgi = g * m.n_fg + fg
+                items.append((fgi * m.n_strips + st if strip_outer else fgi, work))
     passes = []
     for i in range(0, len(items), m.nslots):
         chunks = set()
@@ -147,15 +155,18 @@ def sys_reference_passes(m: SysMapping, sched: np.ndarray, granularity: int):
 # --------------------------------------------------------------------------- the clock
 
 
-def step_phases(a_passes, c_passes, z_work, zap_mpc: int, mpc: int, dedicated: bool, array_z: int) -> dict:
+def step_phases(a_passes, c_passes, z_work, zap_mpc: int, mpc: int, dedicated: bool, array_z: int,
+                z_need=None) -> dict:
     """Advance the clock one cycle at a time through phases A, Z, C.
 
     ``a_passes`` / ``c_passes``: lists of (chunks, {pe: MAC slots}) -- or
     (chunks, cycles) for a lock-step fold, stepped as one PE with that many
-    one-cycle slots.  ``z_work``: ZAP MACs per chunk.  Returns the total
-    cycles and per-phase busy cycles.
+    one-cycle slots.  ``z_work``: ZAP MACs per chunk; ``z_need[ch]``: the
+    last phase-A chunk whose outputs the ZAP needs to score chunk ``ch``
+    (default ``ch``).  Returns the total cycles and per-phase busy cycles.
     """
     n_chunks = len(z_work)
+    zneed = list(range(n_chunks)) if z_need is None else [int(v) for v in z_need]
 
     def norm(p):
         chunks, w = p
@@ -220,7 +231,8 @@ def step_phases(a_passes, c_passes, z_work, zap_mpc: int, mpc: int, dedicated: b
                     idx += 1
                     cur = None
                     progressed = True
-            if dedicated and z_cur < n_chunks and ready[z_cur] and z_rem[z_cur] <= 0 and not zdone[z_cur]:
+            if (dedicated and z_cur < n_chunks and all(ready[: zneed[z_cur] + 1]) and z_rem[z_cur] <= 0
+                    and not zdone[z_cur]):
                 zdone[z_cur] = True
                 z_cur += 1
                 progressed = True
@@ -237,7 +249,7 @@ def step_phases(a_passes, c_passes, z_work, zap_mpc: int, mpc: int, dedicated: b
         elif state == "ZA":
             arr_z_left -= 1
             busy["Z"] += 1
-        if dedicated and z_cur < n_chunks and ready[z_cur] and z_rem[z_cur] > 0:
+        if dedicated and z_cur < n_chunks and all(ready[: zneed[z_cur] + 1]) and z_rem[z_cur] > 0:
             z_rem[z_cur] -= zap_mpc
             busy["Z"] += 1
         t += 1
@@ -285,7 +297,8 @@ def reference_layer(arch, layer, in_mask, out_mask, comp_mask, zap: bool) -> dic
     if arch.dataflow == "row_stationary":
         m = rs_mapping(arch, layer)
         for sched, real in phases:
-            passes, act, gat = rs_reference_passes(m, innz if in_mode != 0 else None, sched, real, in_mode)
+            passes, act, gat = rs_reference_passes(m, innz if in_mode != 0 else None, sched, real, in_mode,
+                                                   strip_outer=zap)
             plist.append(passes)
             out["actual"] += act
             out["gated"] += gat
@@ -296,13 +309,13 @@ def reference_layer(arch, layer, in_mask, out_mask, comp_mask, zap: bool) -> dic
         for sched, _ in phases:
             plist.append(sys_reference_passes(m, np.asarray(sched).reshape(M, E * F), gran))
         step_mpc = 1
-    n_chunks, chunk_of = m.n_chunks, m.chunk_of_channel()
     if zap:
-        zm = zap_macs_per_chunk(arch, layer, outnz, i_s, chunk_of, n_chunks)
+        chunk_map, n_chunks, z_need = m.zap_chunks()
+        zm = zap_macs_per_chunk(arch, layer, outnz, i_s, chunk_map, n_chunks)
         dedicated = arch.zap_unit.placement == "dedicated"
         array_z = 0 if dedicated else math.ceil(int(zm.sum()) / (arch.num_pes * mpc))
         r = step_phases(plist[0], plist[1], [int(v) for v in zm], arch.zap_unit.macs_per_cycle, step_mpc,
-                        dedicated, array_z)
+                        dedicated, array_z, z_need)
     else:
         r = step_phases(plist[0], [], [], 1, step_mpc, True, 0)
     total, a = r["total"], r["A"]

@@ -16,9 +16,11 @@ accumulate down the column.  It is mapped onto the physical rows x cols array:
   ``p <= psum_spad``.
 
 Work items are (group, filter group, channel group, row segment, strip) in
-that order; ``nslots`` consecutive items form a pass, which lasts as long as
-its slowest PE.  A filter group of one conv group is a *chunk*: its final
-outputs (hence its ZAP) are ready when its last pass ends.  Skipping output
+that order (dense layers); ``nslots`` consecutive items form a pass, which
+lasts as long as its slowest PE.  ZAP layers put the strip before the
+channel group, so each (filter group, strip) -- a ZAP *chunk* -- has final
+outputs as soon as its last pass ends, and the ZAP can score that row band
+(once the next band's first two rows are final too) while the array works on.  Skipping output
 (k, y, x) removes its ``S * q`` MACs from each PE of column y.
 """
 
@@ -99,6 +101,24 @@ class RSMapping:
         k = np.arange(self.groups * self.m_per_group)
         return ((k // self.m_per_group) * self.n_fg + (k % self.m_per_group) // self.p).astype(np.int64)
 
+    def zap_chunks(self) -> tuple[np.ndarray, int, np.ndarray]:
+        """ZAP chunks of a ZAP layer: (chunk of each output row (M, E), number of chunks, z_need).
+
+        ZAP layers run with strips outermost in each filter group, so a chunk
+        is (filter group, strip): ``fgi * n_strips + strip``.  Scoring rows of
+        strip s needs phase-A rows up to two below it, which lie in strip s+1:
+        ``z_need[ch]`` is the last A chunk a Z chunk waits for.
+        """
+        k = np.arange(self.groups * self.m_per_group)
+        fgi = (k // self.m_per_group) * self.n_fg + (k % self.m_per_group) // self.p
+        strip = np.arange(self.E) // self.e
+        chunk_map = (fgi[:, None] * self.n_strips + strip[None, :]).astype(np.int64)
+        n = self.groups * self.n_fg * self.n_strips
+        ch = np.arange(n)
+        st = ch % self.n_strips
+        z_need = np.where(st + 1 < self.n_strips, ch + 1, ch).astype(np.int64)
+        return np.ascontiguousarray(chunk_map), n, z_need
+
     def geometry(self) -> np.ndarray:
         """The int64 vector the kernels read (order documented in engine.rs_phase)."""
         L = self.layer
@@ -158,8 +178,11 @@ def rs_input_prefix(m: RSMapping, innz: np.ndarray | None) -> np.ndarray:
 
 
 def rs_run_phase(m: RSMapping, pre: np.ndarray, sched: np.ndarray, real: np.ndarray, in_mode: int, mpc: int,
-                 record: bool = False) -> PhaseResult:
-    """Run one phase; ``sched`` / ``real`` (M, E, F) bool: outputs occupying the schedule / really computed."""
+                 record: bool = False, strip_outer: bool = False) -> PhaseResult:
+    """Run one phase; ``sched`` / ``real`` (M, E, F) bool: outputs occupying the schedule / really computed.
+
+    ``strip_outer``: the ZAP layers' item order, chunks (filter group, strip) (see :meth:`RSMapping.zap_chunks`).
+    """
     ncs = engine.rs_chunk_counts(np.ascontiguousarray(sched), m.groups, m.p, m.n_fg)
     ncr = ncs if real is sched else engine.rs_chunk_counts(np.ascontiguousarray(real), m.groups, m.p, m.n_fg)
     n = m.max_passes
@@ -168,5 +191,6 @@ def rs_run_phase(m: RSMapping, pre: np.ndarray, sched: np.ndarray, real: np.ndar
     plo = np.full(n, -1, dtype=np.int64)
     counters = np.zeros(len(engine.RS_COUNTERS), dtype=np.float64)
     pe_slots = np.zeros((n if record else 0, m.rows * m.cols if record else 0, 3), dtype=np.float64)
-    k = engine.rs_phase(pre, ncs, ncr, m.geometry(), in_mode, mpc, pc, pch, plo, counters, record, pe_slots)
+    k = engine.rs_phase(pre, ncs, ncr, m.geometry(), in_mode, mpc, pc, pch, plo, counters, record, pe_slots,
+                        strip_outer)
     return PhaseResult(pc[:k], pch[:k], plo[:k], counters, pe_slots[:k] if record else None)

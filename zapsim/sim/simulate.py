@@ -93,26 +93,33 @@ def _broadcast(m2d: np.ndarray, M: int) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(m2d[None], M, axis=0))
 
 
-def zap_macs_per_chunk(arch, layer: TraceLayer, out_nz: np.ndarray, i_s: np.ndarray, chunk_of_channel: np.ndarray,
+def zap_fixed_macs(arch, layer: TraceLayer, i_s: np.ndarray, chunk_map: np.ndarray, n_chunks: int) -> np.ndarray:
+    """The image-independent part of the ZAP's MACs per chunk (see :func:`zap_macs_per_chunk`)."""
+    M, E, F = layer.out_shape
+    per_row = 9 * (~i_s).sum(axis=1)  # conv 2: 9 per predicted position of each row
+    if not arch.zap_unit.skip_zero_inputs:
+        per_row = per_row + 9 * F  # conv 1 dense: 9 per position, padding products included
+    w = np.broadcast_to(per_row[None, :], (M, E)).ravel()
+    return np.bincount(chunk_map.ravel(), weights=w, minlength=n_chunks).astype(np.int64)
+
+
+def zap_macs_per_chunk(arch, layer: TraceLayer, out_nz: np.ndarray, i_s: np.ndarray, chunk_map: np.ndarray,
                        n_chunks: int) -> np.ndarray:
-    """The ZAP's MACs for one image, per chunk of output channels.
+    """The ZAP's MACs for one image, per chunk (``chunk_map[k, y]``: the chunk of output row (k, y)).
 
     Conv 1 (depthwise 3x3 on Z0 = ofm * P): with ``zap_unit.skip_zero_inputs``
     only the products of nonzero Z0 values (I_s positions whose output is
-    nonzero) inside the map (:func:`engine.zap_conv1_nonzero_macs`);
-    otherwise 9 per position (H*W per channel, padding products included).
-    Conv 2: 9 per predicted position (only the scores at I_t are needed; its
-    input, a BatchNorm+ReLU map, is treated as dense).
+    nonzero) inside the map (:func:`engine.zap_conv1_nonzero_macs`), counted
+    in the chunk of the value's row; otherwise 9 per position (H*W per
+    channel, padding products included).  Conv 2: 9 per predicted position
+    (only the scores at I_t are needed; its input, a BatchNorm+ReLU map, is
+    treated as dense).
     """
-    M, E, F = layer.out_shape
-    n_t = int((~i_s).sum())
+    z = zap_fixed_macs(arch, layer, i_s, chunk_map, n_chunks)
     if arch.zap_unit.skip_zero_inputs:
         z0 = np.ascontiguousarray(out_nz & i_s[None])
-        conv1 = engine.zap_conv1_nonzero_macs(z0, chunk_of_channel, n_chunks)
-    else:
-        conv1 = np.bincount(chunk_of_channel, minlength=n_chunks).astype(np.int64) * 9 * E * F
-    conv2 = np.bincount(chunk_of_channel, minlength=n_chunks).astype(np.int64) * 9 * n_t
-    return conv1 + conv2
+        z = z + engine.zap_conv1_nonzero_macs(z0, chunk_map, n_chunks)
+    return z
 
 
 def simulate_layer_batch(arch, layer: TraceLayer, in_masks: np.ndarray | None, out_masks: np.ndarray | None,
@@ -183,13 +190,15 @@ def _rs_core_batch(arch, layer: TraceLayer, in_masks, out_masks, comp_masks, zap
     conv = np.array([L.kernel[0], L.kernel[1], E, F, L.stride[0], L.stride[1], L.padding[0], L.padding[1]],
                     dtype=np.int64)
     zap_cfg = np.array([arch.zap_unit.placement == "dedicated", arch.zap_unit.macs_per_cycle,
-                        arch.zap_unit.skip_zero_inputs, arch.num_pes, 9 * int((~i_s).sum())], dtype=np.int64)
+                        arch.zap_unit.skip_zero_inputs, arch.num_pes, 0], dtype=np.int64)
+    chunk_map, n_chunks, z_need = m.zap_chunks()
+    zfixed = zap_fixed_macs(arch, layer, i_s, chunk_map, n_chunks)
     rlc_cfg = np.array([arch.dram.zero_compression, memory.RLC_RUN_BITS, memory.RLC_LEVEL_BITS, arch.word_bits,
                         L.c_in * L.h_in * L.w_in, M * E * F], dtype=np.int64)
     res = engine.rs_layer_batch(n, inm, in_masks is not None, outm, out_masks is not None, compm, zap, i_s, ncs_a,
                                 ncs_c_gate, ncs_dense, m.geometry(), conv, in_mode if in_masks is not None else 0,
-                                arch.pe_array.macs_per_cycle, _gate_outputs(arch), m.chunk_of_channel(), m.n_chunks,
-                                zap_cfg, rlc_cfg, max(1, m.max_passes))
+                                arch.pe_array.macs_per_cycle, _gate_outputs(arch), chunk_map, n_chunks, z_need,
+                                zfixed, zap_cfg, rlc_cfg, max(1, m.max_passes))
     return {k: res[:, j] for j, k in enumerate(engine.RS_CORE)}
 
 
@@ -217,11 +226,10 @@ def _core_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool) -> dict[s
 
     if arch.dataflow == "row_stationary":
         m = rs_mapping(arch, layer)
-        n_chunks, chunk_of = m.n_chunks, m.chunk_of_channel()
         pre = rs_input_prefix(m, innz if in_mode != 0 else None)
         if zap:
-            pa = rs_run_phase(m, pre, sched_a, sched_a, in_mode, mpc)
-            pc = rs_run_phase(m, pre, sched_c, real_c, in_mode, mpc)
+            pa = rs_run_phase(m, pre, sched_a, sched_a, in_mode, mpc, strip_outer=True)
+            pc = rs_run_phase(m, pre, sched_c, real_c, in_mode, mpc, strip_outer=True)
             cnt = pa.counters + pc.counters
             phases = [(pa.pass_cycles, pa.pass_chunk_lo, pa.pass_chunk), (pc.pass_cycles, pc.pass_chunk_lo, pc.pass_chunk)]
         else:
@@ -235,7 +243,6 @@ def _core_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool) -> dict[s
                                                 c["noc_psum_in"], c["noc_psum_hop"])
     else:
         m = sys_mapping(arch, layer)
-        n_chunks, chunk_of = m.n_chunks, m.chunk_of_channel()
         gran = GRANULARITY[arch.systolic.zap_granularity]
         npx = E * F
         rfnz = None
@@ -271,14 +278,15 @@ def _core_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool) -> dict[s
     # ---- time: phases A / Z / C
     zmacs = 0.0
     if zap:
-        zm = zap_macs_per_chunk(arch, layer, outnz_full, i_s, chunk_of, n_chunks)
+        chunk_map, n_chunks, z_need = m.zap_chunks()
+        zm = zap_macs_per_chunk(arch, layer, outnz_full, i_s, chunk_map, n_chunks)
         zmacs = float(zm.sum())
         dedicated = arch.zap_unit.placement == "dedicated"
         zc = -(-zm // arch.zap_unit.macs_per_cycle) if dedicated else np.zeros(n_chunks, dtype=np.int64)
         array_z = 0 if dedicated else math.ceil(zmacs / (arch.num_pes * mpc))
         (a_c, a_lo, a_k), (c_c, _, c_k) = phases
-        total, a_sum, z_sum, c_sum = engine.combine_phases(a_c, a_lo, a_k, a_c.size, zc.astype(np.int64), c_c, c_k,
-                                                           c_c.size, dedicated, array_z)
+        total, a_sum, z_sum, c_sum = engine.combine_phases(a_c, a_lo, a_k, a_c.size, zc.astype(np.int64), z_need,
+                                                           c_c, c_k, c_c.size, dedicated, array_z)
         compute, ph_a, ph_z, ph_c = float(total), float(a_sum), float(z_sum), float(c_sum)
     else:
         compute = float(phases[0][0].sum())

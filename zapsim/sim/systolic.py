@@ -75,6 +75,12 @@ class SysMapping:
         n_cf = math.ceil(self.N / self.cols)
         return ((k // self.N) * n_cf + (k % self.N) // self.cols).astype(np.int64)
 
+    def zap_chunks(self) -> tuple[np.ndarray, int, np.ndarray]:
+        """(chunk of each output row (M, E), number of chunks, z_need): whole filter folds / groups."""
+        E = self.layer.h_out
+        cmap = np.ascontiguousarray(np.repeat(self.chunk_of_channel()[:, None], E, axis=1))
+        return cmap, self.n_chunks, np.arange(self.n_chunks, dtype=np.int64)
+
     def fold_overhead(self) -> int:
         """Fill and drain cycles of one fold: the closed form minus its T."""
         if self.df == "os":

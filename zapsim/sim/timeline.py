@@ -49,7 +49,7 @@ class _Runs:
             self.add(pe, IDLE, t - int(self.t[pe]))
 
 
-def _c_starts(a_cycles, a_lo, a_hi, z_cycles, c_cycles, c_hi, dedicated: bool, array_z: int):
+def _c_starts(a_cycles, a_lo, a_hi, z_cycles, z_need, c_cycles, c_hi, dedicated: bool, array_z: int):
     """Start cycles of A passes, of the array's Z slot and of C passes (engine.combine_phases, step by step)."""
     n_chunks = len(z_cycles)
     ready = np.zeros(n_chunks, dtype=np.int64)
@@ -62,11 +62,11 @@ def _c_starts(a_cycles, a_lo, a_hi, z_cycles, c_cycles, c_hi, dedicated: bool, a
     for ch in range(1, n_chunks):
         ready[ch] = max(ready[ch], ready[ch - 1])
     zdone = np.zeros(n_chunks, dtype=np.int64)
-    z_start = int(ready[0]) if dedicated and n_chunks else t
+    z_start = int(ready[z_need[0]]) if dedicated and n_chunks else t
     if dedicated:
         zt = 0
         for ch in range(n_chunks):
-            zt = max(zt, int(ready[ch])) + int(z_cycles[ch])
+            zt = max(zt, int(ready[z_need[ch]])) + int(z_cycles[ch])
             zdone[ch] = zt
     else:
         t += array_z
@@ -125,7 +125,8 @@ def layer_timeline(arch, layer, *, trace=None, layer_index: int | None = None, o
     if arch.dataflow == "row_stationary":
         m = rs_mapping(arch, layer)
         pre = rs_input_prefix(m, innz if in_mode != 0 else None)
-        per_phase = [rs_run_phase(m, pre, s, r, in_mode, arch.pe_array.macs_per_cycle, record=True) for s, r in phases]
+        per_phase = [rs_run_phase(m, pre, s, r, in_mode, arch.pe_array.macs_per_cycle, record=True, strip_outer=zap)
+                     for s, r in phases]
         bounds = [(p.pass_cycles, p.pass_chunk_lo, p.pass_chunk) for p in per_phase]
         for p in per_phase:
             items = []
@@ -148,15 +149,15 @@ def layer_timeline(arch, layer, *, trace=None, layer_index: int | None = None, o
             ch = np.array([f[1] for f in folds], dtype=np.int64)
             bounds.append((pc, ch, ch))
             pe_work.append([(f[0], f, gshare) for f in folds])
-    chunk_of = m.chunk_of_channel()
     if zap:
+        chunk_map, n_chunks, z_need = m.zap_chunks()
         zm = zap_macs_per_chunk(arch, layer, np.ones(layer.out_shape, bool) if out_mask is None
-                                else np.asarray(out_mask, bool), i_s, chunk_of, m.n_chunks)
+                                else np.asarray(out_mask, bool), i_s, chunk_map, n_chunks)
         dedicated = arch.zap_unit.placement == "dedicated"
-        zc = -(-zm // arch.zap_unit.macs_per_cycle) if dedicated else np.zeros(m.n_chunks, dtype=np.int64)
+        zc = -(-zm // arch.zap_unit.macs_per_cycle) if dedicated else np.zeros(n_chunks, dtype=np.int64)
         array_z = 0 if dedicated else math.ceil(int(zm.sum()) / (arch.num_pes * arch.pe_array.macs_per_cycle))
         (a_c, a_lo, a_hi), (c_c, _, c_hi) = bounds
-        a_start, z_start, c_start = _c_starts(a_c, a_lo, a_hi, zc, c_c, c_hi, dedicated, array_z)
+        a_start, z_start, c_start = _c_starts(a_c, a_lo, a_hi, zc, z_need, c_c, c_hi, dedicated, array_z)
         starts = [a_start, c_start]
         phase_starts = {"A": 0, "Z": int(z_start), "C": int(c_start[0]) if c_start else None}
     else:
