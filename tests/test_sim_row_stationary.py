@@ -161,3 +161,14 @@ def test_zap_scores_row_bands_while_phase_a_runs():
     assert s["mac_zap"][0] == 23
     assert (s["phase_A"][0], s["phase_Z"][0], s["phase_C"][0]) == (2, 23, 2)
     assert s["compute_cycles"][0] == 26 and s["phase_overlap"][0] == 1
+
+
+def test_kernel_wider_than_ifmap_scratchpad_is_a_config_error():
+    from zapsim.errors import ConfigError
+
+    arch = arch_from_dict({"name": "small_spad", "pe_array": {"ifmap_spad_words": 5}}, source="small.yaml")
+    layer = make_layer("wide", 3, 32, 32, 8, kernel=7)
+    with pytest.raises(ConfigError) as exc:
+        simulate_layer(arch, layer, None, None, None)
+    msg = str(exc.value)
+    assert "small.yaml" in msg and "pe_array.ifmap_spad_words = 5" in msg and "'wide'" in msg and "7" in msg
