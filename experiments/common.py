@@ -72,7 +72,7 @@ def base_args(description: str, default_out: str) -> argparse.ArgumentParser:
                     help="images top-1 is measured on (the exact CIFAR-10 subset has 1017; fewer for a smoke run)")
     ap.add_argument("--trace-images", type=int, default=100,
                     help="of those, how many the trace holds masks for (the tracer's default, 100)")
-    ap.add_argument("--sim-images", type=int, default=32,
+    ap.add_argument("--sim-images", type=int, default=100,
                     help="of the traced images, how many are simulated (cycles and energy are means over them)")
     ap.add_argument("--trace-root", type=Path, default=None,
                     help="reuse traces made beforehand by `python -m zapsim.trace MODEL --pattern P --out "

@@ -27,6 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--models", default="resnet20,resnet56", help="comma-separated CIFAR-10 ResNets")
     ap.add_argument("--patterns", default=",".join(C.ALL_PATTERNS), help="comma-separated computed-first patterns")
     ap.add_argument("--archs", default=f"eyeriss_like,{C.WS_SYSTOLIC}", help="comma-separated arch_configs names")
+    ap.add_argument("--no-variants", action="store_true",
+                    help="skip the variants of the weight-stationary array (ZAP unit size, skip granularity)")
     args = ap.parse_args(argv)
     C.require_data()
     clock = C.Clock(f"{NAME} ({args.images} images)")
@@ -81,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     mac_net = {(m, p): {o.id: o.stats.get("mac_reduction_net_of_zap") for o in read_trace(t, verify=False)
                         .operating_points} for (m, p), t in traces_of.items()}
     report = make_report(results, mac_net, models, patterns, archs, args.images, figs)
+    if C.WS_SYSTOLIC in archs and not args.no_variants:
+        report += ws_variants(results, traces_of, models, patterns, clock, args)
     report += "\n## Traces\n\n" + C.traces_table({f"{m} / {p}": t for (m, p), t in traces_of.items()},
                                                  args.sim_images)
     if missing:
@@ -92,6 +96,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         C.publish(figs, NAME)
     print(out / "report.md")
     return 0
+
+
+# What limits ZAP on the weight-stationary array: the ZAP unit's throughput and what a lock-step array can skip.
+WS_VARIANTS = (
+    ("as shipped (ZAP unit 32 MACs/cycle, row granularity)", {}),
+    ("ZAP unit 256 MACs/cycle", {"zap_unit.macs_per_cycle": 256}),
+    ("ZAP on the array itself", {"zap_unit.placement": "array"}),
+    ("compact granularity", {"systolic.zap_granularity": "compact"}),
+    ("ZAP on the array + compact", {"zap_unit.placement": "array", "systolic.zap_granularity": "compact"}),
+    ("gate only (no cycles saved by design)", {"systolic.zap_granularity": "gate"}),
+)
+
+
+def ws_variants(results, traces_of, models, patterns, clock, args) -> str:
+    """Variants of the weight-stationary array on the first pattern, at its best uniform threshold within
+    1 point: speedup, energy saving and array cycles by phase against dense."""
+    out = [f"\n## Why the weight-stationary array does not speed up: variants of `{C.WS_SYSTOLIC}`\n",
+           "Same trace and operating point; only the named keys differ from the shipped config. Phase cycles "
+           "are the array's busy cycles of phases A and C and the ZAP unit's of Z, as multiples of the dense "
+           "run's cycles.\n"]
+    rows = []
+    for model in models:
+        pattern = next((p for p in patterns if (model, p) in traces_of), None)
+        if pattern is None:
+            continue
+        pick = C.best_within(C.summary(results[(model, pattern, C.WS_SYSTOLIC)]), 1.0, "uniform")
+        if pick is None:
+            continue
+        for i, (name, ov) in enumerate(WS_VARIANTS):
+            res = C.ensure_results(C.WS_SYSTOLIC, traces_of[(model, pattern)], clock,
+                                   fresh=args.fresh or args.resimulate, sim_images=args.sim_images,
+                                   overrides=ov, tag=f"variant{i}") if ov else results[(model, pattern, C.WS_SYSTOLIC)]
+            d = plot.baseline_op(res)["total"]["cycles"]
+            op = plot._op_by_id(res, pick["id"])
+            ph = op["total"]["cycles_by_phase"]
+            rows.append([model, pattern, pick["label"], name, f"{op['vs_baseline']['speedup']:.3f}x",
+                         C.pct(op["vs_baseline"]["energy_saving"]), f"{ph['A'] / d:.2f}", f"{ph['Z'] / d:.2f}",
+                         f"{ph['C'] / d:.2f}", f"{ph['overlap'] / d:.2f}"])
+    out.append(C.md_table(["model", "pattern", "operating point", "variant", "speedup", "energy saved",
+                           "A / dense", "Z / dense", "C / dense", "overlap / dense"], rows))
+    return "\n".join(out) + "\n"
 
 
 def make_report(results, mac_net, models, patterns, archs, images: int, figs: Sequence[Path]) -> str:
