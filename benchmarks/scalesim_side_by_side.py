@@ -100,13 +100,20 @@ def ensure_venv(venv: Path) -> Path:
 
 
 def topology_csv(layers) -> str:
-    """SCALE-Sim's conv topology: padded ifmap, filter, channels, filters, stride (square strides only)."""
+    """SCALE-Sim's conv topology: padded ifmap, filter, channels, filters, stride (square strides only).
+
+    SCALE-Sim sizes the output as ceil((H - K + s) / s), PyTorch as
+    floor((H + 2p - K) / s) + 1; they differ when a stride skips the last
+    padded row (e.g. 56 + 2 = 58 rows, 3x3, stride 2: 29 against 28).  So
+    the ifmap given to SCALE-Sim is the padded extent the convolution
+    actually reads, (H_out - 1) * s + K, on which both agree.
+    """
     rows = ["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"]
     for l in layers:
         if l.stride[0] != l.stride[1] or l.groups != 1:
             raise ZapsimError(f"layer {l.name}: SCALE-Sim takes square strides and groups=1 only")
-        h = l.h_in + 2 * l.padding[0]
-        w = l.w_in + 2 * l.padding[1]
+        h = (l.h_out - 1) * l.stride[0] + l.kernel[0]
+        w = (l.w_out - 1) * l.stride[1] + l.kernel[1]
         rows.append(f"{l.name}, {h}, {w}, {l.kernel[0]}, {l.kernel[1]}, {l.c_in}, {l.c_out}, {l.stride[0]},")
     return "\n".join(rows) + "\n"
 

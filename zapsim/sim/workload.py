@@ -24,7 +24,11 @@ SCALE-Sim topology CSV (``.csv``): ``Layer name, IFMAP Height, IFMAP Width,
 Filter Height, Filter Width, Channels, Num Filter, Strides`` with or without
 a trailing comma and a header line (whitespace around cells ignored).  The
 inputs are already padded, so padding is 0; a 1x1 filter on a 1x1 map is an
-fc layer.
+fc layer.  Output sizes follow PyTorch, floor((H - K) / s) + 1; SCALE-Sim
+itself uses ceil((H - K + s) / s), one row and column more when the stride
+does not divide H - K (a padded 58-row map, 3x3, stride 2: 28 here, 29 in
+SCALE-Sim).  ``benchmarks/scalesim_side_by_side.py`` therefore gives
+SCALE-Sim the extent the convolution reads, (H_out - 1) * s + K.
 
 Every error names the file, the layer (YAML: its index, name and line; CSV:
 the line), the key or column, the value, and what is allowed.
