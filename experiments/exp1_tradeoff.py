@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         for arch in archs:
             uni = {p: plot.select_ops(results[(model, p, arch)], kinds=["uniform"]) for p in pats}
-            title = f"{model} on {arch}: uniform threshold, one curve per pattern"
+            title = f"{model} on {arch} (uniform threshold)"
             figs += plot.plot_energy_accuracy(uni, out / f"energy_{model}_{arch}", overwrite=True,
                                               title=f"Energy vs accuracy, {title}")
             figs += plot.plot_speedup_accuracy(uni, out / f"speedup_{model}_{arch}", overwrite=True,

@@ -432,7 +432,7 @@ def _tradeoff(
     ax.axhline(baseline_y, color="black", lw=0.8, ls=":")
     ax.set_xlabel("top-1 accuracy (%)")
     ax.set_ylabel(y_label)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=11)
     ax.invert_xaxis()  # accuracy given up grows to the right, so the curve reads left (exact) to right (aggressive)
     ax.legend(fontsize=8, loc="best")
     return save_figure(fig, out_base, overwrite)
@@ -494,7 +494,7 @@ def plot_mac_accuracy(series: Series, out_base: str | Path, overwrite: bool = Fa
     ax.axvline(0, color="black", lw=0.8, ls=":")
     ax.set_xlabel("top-1 change against dense (percentage points)")
     ax.set_ylabel("MAC reduction (% of all dense MACs)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=11)
     ax.invert_xaxis()
     ax.legend(fontsize=8, loc="best")
     return save_figure(fig, out_base, overwrite)
@@ -687,7 +687,7 @@ def plot_pe_timeline(states: np.ndarray, out_base: str | Path, *, title: str = "
     ax.set_xlim(0, cyc)
     ax.set_xlabel("cycle" + (f" (each column = {per} cycles, most frequent state)" if per > 1 else ""))
     ax.set_ylabel(f"{pe_label} index")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=11)
     # Exact per-PE totals as horizontal stacked bars (fractions of the layer's cycles).
     frac = np.stack([(s == k).sum(axis=1) for k in range(len(PE_STATES))], axis=1) / cyc
     left = np.zeros(n_pe)
