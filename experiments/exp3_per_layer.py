@@ -72,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.append(f"\n## {model} on {arch} ('{pick['label']}', top-1 {pick['dtop1']:+.2f} points, "
                           f"{C.pct(pick['energy_saving'])} energy saved overall)\n")
             report.append(group_table(rows))
+            report.append("\nBy place in the residual block:\n")
+            report.append(group_table(rows, key="role"))
             losers = [r for r in rows if r["zap"] and r["net"] < 0]
             if losers:
                 report.append("\nLayers where ZAP costs more energy than it saves:\n")
@@ -136,18 +138,26 @@ def per_layer(res: dict, op_id: str, layers: dict) -> list[dict]:
     return rows
 
 
-def group_table(rows: list[dict]) -> str:
-    """Per input-channel count: layers, mean saved / cost / net, and how many layers lose."""
+def role(name: str) -> str:
+    """A ResNet layer's place in its block: 'conv2' outputs are block outputs (after the residual add)."""
+    last = name.rsplit(".", 1)[-1]
+    return {"conv1": "block-internal (conv1)", "conv2": "block output, after the add (conv2)"}.get(last, last)
+
+
+def group_table(rows: list[dict], key: str = "c_in") -> str:
+    """Per input-channel count (or per ``key`` = 'role'): layers, mean saved / cost / net, and how many lose."""
     out = []
-    for c in sorted({r["c_in"] for r in rows if r["zap"]}):
-        g = [r for r in rows if r["zap"] and r["c_in"] == c]
+    val = (lambda r: r["c_in"]) if key == "c_in" else (lambda r: role(r["name"]))
+    for c in sorted({val(r) for r in rows if r["zap"]}):
+        g = [r for r in rows if r["zap"] and val(r) == c]
         tot0 = sum(r["dense_pj"] for r in g)
         out.append([c, len(g), C.pct(np.mean([r["skip_frac"] for r in g])),
                     C.pct(sum(r["saved_pj"] for r in g) / tot0), C.pct(sum(r["cost_pj"] for r in g) / tot0),
                     C.pct(sum(r["saved_pj"] - r["cost_pj"] for r in g) / tot0),
-                    C.pct(np.mean([r["zap_mac_ratio"] for r in g]), 2), C.pct(2 / c, 2),
+                    C.pct(np.mean([r["zap_mac_ratio"] for r in g]), 2),
+                    C.pct(2 / c, 2) if key == "c_in" else "–",
                     sum(r["net"] < 0 for r in g)])
-    return C.md_table(["C_in", "ZAP layers", "MACs removed (mean)", "saved", "ZAP cost", "net",
+    return C.md_table(["C_in" if key == "c_in" else "layer", "ZAP layers", "MACs removed (mean)", "saved", "ZAP cost", "net",
                        "ZAP MACs / layer MACs", "2 / C_in (bound)", "layers losing"], out)
 
 
