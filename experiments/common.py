@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -222,8 +223,9 @@ def write_report(out_dir: Path, text: str, publish_as: str | None = None) -> Pat
     write_text_atomic(p, text)
     if publish_as:
         FIGURES.mkdir(parents=True, exist_ok=True)
-        # the published copy sits one level below docs/, so figure links stay relative to it
-        write_text_atomic(FIGURES / publish_as, text)
+        # the published copy sits beside the published PNGs, which carry the study's prefix (see publish())
+        prefix = publish_as.split("_", 1)[0]
+        write_text_atomic(FIGURES / publish_as, re.sub(r"\]\(([^/)]+\.png)\)", rf"]({prefix}_\1)", text))
     return p
 
 
