@@ -336,7 +336,7 @@ def test_plot_all_with_traces_uses_channels_and_checks_count(tmp_path, monkeypat
         return orig(r, out_base, **kw)
 
     monkeypatch.setattr(plot, "plot_layer_gain", spy)
-    tr = SimpleNamespace(layers=[SimpleNamespace(name=n, c_out=c) for n, c in LAYERS], operating_points=[])
+    tr = SimpleNamespace(layers=[SimpleNamespace(name=n, c_out=c, zap=None) for n, c in LAYERS], operating_points=[])
     with pytest.raises(ZapsimError, match="one trace per results file"):
         plot.plot_all([res], tmp_path / "a", traces=[tr, tr])
     # a trace without operating points cannot feed the MAC figure; give the figure functions only the layers

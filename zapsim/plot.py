@@ -732,6 +732,10 @@ def plot_all(results: Sequence[Mapping[str, Any]], out_dir: str | Path, overwrit
     series: dict[str, Mapping[str, Any]] = {}
     for i, res in enumerate(results):
         label = series_label(res, Path(str(res.get("_source", f"results{i}"))).parent.name or f"results{i}")
+        if traces and i < len(traces):  # the pattern is in the trace, not in the results
+            pats = sorted({layer.zap.pattern for layer in getattr(traces[i], "layers", []) if layer.zap is not None})
+            if pats:
+                label = f"{label} · {'/'.join(pats)}"
         if label in series:
             label = f"{label} [{i + 1}]"
         series[label] = res
