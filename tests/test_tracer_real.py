@@ -178,6 +178,14 @@ def test_trace_round_trip_and_propagation(real, tmp_path):
     for s in st["layers"].values():
         assert sum(s["categories_on_predicted_set"].values()) == pytest.approx(1.0)
         assert 0 <= s["skipped_fraction"] <= 0.5
+    # the markdown report reads the same numbers back
+    from zapsim.trace.report import layer_table, ops_table
+
+    rows = ops_table(t).splitlines()
+    assert len(rows) == 2 + 3 and rows[3].startswith("| t0.00 | 0 | ")
+    assert f"{100 * st['mac_reduction']:.1f}%" in rows[3]
+    lrows = layer_table(t, ["t0.00"]).splitlines()
+    assert len(lrows) == 2 + 18 and lrows[2].startswith("| layer1.0.conv1 | 16x32x32 | 12.5% | ")
     # a second trace with the same settings reuses the trained ZAPs and gives the same numbers
     res2 = trace_model(model, evs, out=tmp_path / "t2", **kw)
     assert res2["zaps"]["reused"] and res2["rows"] == res["rows"]
