@@ -60,23 +60,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         pats = [p for p in patterns if (model, p) in traces_of]
         if not pats:
             continue
+        # keep the figures on the useful region: within 10 points of dense top-1 (the tables list every point)
+        floor = plot.top1_percent(plot.baseline_op(results[(model, pats[0], archs[0])])) - 10.0
         for arch in archs:
             uni = {p: plot.select_ops(results[(model, p, arch)], kinds=["uniform"]) for p in pats}
             title = f"{model} on {arch} (uniform threshold)"
             figs += plot.plot_energy_accuracy(uni, out / f"energy_{model}_{arch}", overwrite=True,
-                                              title=f"Energy vs accuracy, {title}")
+                                              title=f"Energy vs accuracy, {title}", min_top1=floor)
             figs += plot.plot_speedup_accuracy(uni, out / f"speedup_{model}_{arch}", overwrite=True,
-                                               title=f"Speedup vs accuracy, {title}")
+                                               title=f"Speedup vs accuracy, {title}", min_top1=floor)
             figs += plot.plot_energy_accuracy({pats[0]: results[(model, pats[0], arch)]},
                                               out / f"energy_kinds_{model}_{arch}", overwrite=True,
-                                              title=f"{model} on {arch}, {pats[0]}: uniform vs per-layer")
+                                              title=f"{model} on {arch}, {pats[0]}: uniform vs per-layer",
+                                              min_top1=floor)
         # the method's own view, as the tracer counted it on all evaluation images (no hardware involved)
         traces = {p: read_trace(traces_of[(model, p)], verify=False) for p in pats}
         figs += plot.plot_mac_accuracy(traces, out / f"macs_{model}", overwrite=True, kinds=["uniform"],
                                        title=f"{model}: MAC reduction vs top-1 change (uniform threshold)")
         per_arch = {a: plot.select_ops(results[(model, pats[0], a)], kinds=["uniform"]) for a in archs}
         figs += plot.plot_energy_accuracy(per_arch, out / f"energy_archs_{model}", overwrite=True,
-                                          title=f"{model}, {pats[0]}: one curve per accelerator")
+                                          title=f"{model}, {pats[0]}: one curve per accelerator", min_top1=floor)
         head = results[(model, pats[0], archs[0])]
         figs += plot.plot_layer_energy(head, out / f"layers_{model}_{archs[0]}", overwrite=True)
 

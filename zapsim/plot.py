@@ -386,6 +386,7 @@ def _tradeoff(
     title: str,
     overwrite: bool,
     baseline_y: float,
+    min_top1: float | None = None,
 ) -> list[Path]:
     for name, res in series.items():
         if not isinstance(res, Mapping):
@@ -398,8 +399,12 @@ def _tradeoff(
     all_lab: list[str] = []
     plotted = 0
     bases_seen: list[float] = []
+    hidden = 0
     for i, (label, _res, base, pts) in enumerate(curves):
         pts = _with_accuracy(pts)
+        if min_top1 is not None:
+            hidden += sum(p.top1 < min_top1 for p in pts)
+            pts = [p for p in pts if p.top1 >= min_top1]
         if not pts:
             continue
         colour, marker = _style(i)
@@ -430,7 +435,8 @@ def _tradeoff(
     ax.plot(fx, fy, color="black", lw=5, alpha=0.15, solid_capstyle="round", zorder=1, label="Pareto front (all points)")
     ax.plot(fx, fy, ls="none", marker="o", ms=11, mfc="none", mec="black", mew=1.0, zorder=4)
     ax.axhline(baseline_y, color="black", lw=0.8, ls=":")
-    ax.set_xlabel("top-1 accuracy (%)")
+    ax.set_xlabel("top-1 accuracy (%)" + (f"; {hidden} operating point(s) below {min_top1:g}% not shown"
+                                           if hidden else ""))
     ax.set_ylabel(y_label)
     ax.set_title(title, fontsize=11)
     ax.invert_xaxis()  # accuracy given up grows to the right, so the curve reads left (exact) to right (aggressive)
@@ -439,23 +445,26 @@ def _tradeoff(
 
 
 def plot_energy_accuracy(series: Series, out_base: str | Path, overwrite: bool = False,
-                         title: str = "Energy against accuracy") -> list[Path]:
+                         title: str = "Energy against accuracy", min_top1: float | None = None) -> list[Path]:
     """Normalised energy (dense = 1, same architecture) against top-1, one curve per series, Pareto front marked.
 
-    ``series`` maps a curve label (e.g. a pattern or an architecture) to a results dict.
+    ``series`` maps a curve label (e.g. a pattern or an architecture) to a results dict.  Operating points
+    below ``min_top1`` (%) are left out (the axis label says how many), so the useful region stays readable.
     """
     return _tradeoff(
         series, out_base, y_of=lambda p: p.energy_norm, y_label="energy / dense energy (same architecture)",
-        better_y="low", title=title, overwrite=overwrite, baseline_y=1.0,
+        better_y="low", title=title, overwrite=overwrite, baseline_y=1.0, min_top1=min_top1,
     )
 
 
 def plot_speedup_accuracy(series: Series, out_base: str | Path, overwrite: bool = False,
-                          title: str = "Speedup against accuracy (simulated cycles)") -> list[Path]:
-    """Speedup (dense cycles / op cycles) against top-1, one curve per series, Pareto front marked."""
+                          title: str = "Speedup against accuracy (simulated cycles)",
+                          min_top1: float | None = None) -> list[Path]:
+    """Speedup (dense cycles / op cycles) against top-1, one curve per series, Pareto front marked; operating
+    points below ``min_top1`` (%) are left out."""
     return _tradeoff(
         series, out_base, y_of=lambda p: p.speedup, y_label="speedup over dense (× cycles)",
-        better_y="high", title=title, overwrite=overwrite, baseline_y=1.0,
+        better_y="high", title=title, overwrite=overwrite, baseline_y=1.0, min_top1=min_top1,
     )
 
 
