@@ -348,4 +348,4 @@ def test_plot_all_with_traces_uses_channels_and_checks_count(tmp_path, monkeypat
 def test_min_top1_hides_points_and_says_so(tmp_path, monkeypatch):
     res = plot.validate_results(fake_results())  # top-1 91.5, 90.0, 85.0 (and dense 91.64)
     (xl, _), = _axes_labels(monkeypatch, plot.plot_energy_accuracy, {"x": res}, tmp_path / "e", min_top1=88.0)
-    assert xl == "top-1 accuracy (%); 1 operating point(s) below 88% not shown"
+    assert xl == "top-1 accuracy (%); 1 operating point(s) below 88.0% not shown"

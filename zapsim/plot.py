@@ -435,7 +435,7 @@ def _tradeoff(
     ax.plot(fx, fy, color="black", lw=5, alpha=0.15, solid_capstyle="round", zorder=1, label="Pareto front (all points)")
     ax.plot(fx, fy, ls="none", marker="o", ms=11, mfc="none", mec="black", mew=1.0, zorder=4)
     ax.axhline(baseline_y, color="black", lw=0.8, ls=":")
-    ax.set_xlabel("top-1 accuracy (%)" + (f"; {hidden} operating point(s) below {min_top1:g}% not shown"
+    ax.set_xlabel("top-1 accuracy (%)" + (f"; {hidden} operating point(s) below {min_top1:.1f}% not shown"
                                            if hidden else ""))
     ax.set_ylabel(y_label)
     ax.set_title(title, fontsize=11)
