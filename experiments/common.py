@@ -8,6 +8,7 @@ a second run only redraws; ``--fresh`` recomputes everything.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -144,7 +145,10 @@ def ensure_results(arch_name: str, trace: Path, clock: Clock, fresh: bool = Fals
     from zapsim.sim.report import write_results
     from zapsim.trace_format import read_trace
 
-    out = OUT_ROOT / "results" / (f"{trace.name}__sim{sim_images or 'all'}__{arch_name}" + (f"__{tag}" if tag else ""))
+    # keyed by the trace's manifest (which holds every mask file's checksum), not only its name
+    digest = hashlib.sha256((trace / "manifest.json").read_bytes()).hexdigest()[:10]
+    out = OUT_ROOT / "results" / (f"{trace.name}-{digest}__sim{sim_images or 'all'}__{arch_name}"
+                                  + (f"__{tag}" if tag else ""))
     if (out / "results.json").is_file() and not fresh:
         clock.log(f"results {out.name}: cached")
         return plot.load_results(out)
