@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import torch, sys; sys.exit('torch is a CUDA build (' + str(torch.version.cuda) + '); expected the CPU build') if torch.version.cuda else None"
 	touch $(STAMP)
 
+# The main job: simulate the bundled default trace (ResNet-20, checkerboard ZAP,
+# real weights and images) on the Eyeriss-like accelerator, then draw the figures.
+# results/demo is zapsim's own scratch output, so the demo replaces it each run.
 demo: setup
-	$(PY) -m zapsim.run arch_configs/eyeriss_like.yaml
+	$(PY) -m zapsim.run arch_configs/eyeriss_like.yaml --out results/demo --overwrite
+	$(PY) -m zapsim.plot results/demo/results.json --trace traces/default --out results/demo --overwrite
+	@echo "headline figure: results/demo/energy_accuracy.png"
 
 test: setup
 	$(PY) -m pytest -q
