@@ -360,17 +360,21 @@ def zap_conv1_nonzero_macs(z0, chunk_map, n_chunks):
     out = np.zeros(n_chunks, dtype=np.int64)
     for c in range(C):
         for y in range(H):
-            ny = 3 - (1 if y == 0 else 0) - (1 if y == H - 1 else 0)
-            if H == 1:
-                ny = 1
+            ny = _taps_3x3(y, H)
             acc = 0
             for x in range(W):
-                nx = 3 - (1 if x == 0 else 0) - (1 if x == W - 1 else 0)
-                if W == 1:
-                    nx = 1
-                acc += np.int64(z0[c, y, x]) * ny * nx
+                acc += np.int64(z0[c, y, x]) * ny * _taps_3x3(x, W)
             out[chunk_map[c, y]] += acc
     return out
+
+
+@njit(cache=True, inline="always")
+def _taps_3x3(i, n):
+    """Output positions (along one axis) a value at ``i`` of ``n`` feeds in a 3-tap, pad-1, stride-1 conv.
+
+    3 inside, 2 on an edge, 1 when the axis has a single position (both edges).
+    """
+    return 3 - (1 if i == 0 else 0) - (1 if i == n - 1 else 0)
 
 
 @njit(cache=True)
@@ -503,16 +507,11 @@ def _zap_conv1_masked(out, i_s, use_out, chunk_map, n_chunks):
     res = np.zeros(n_chunks, dtype=np.int64)
     for c in range(M):
         for y in range(H):
-            ny = 3 - (1 if y == 0 else 0) - (1 if y == H - 1 else 0)
-            if H == 1:
-                ny = 1
+            ny = _taps_3x3(y, H)
             acc = 0
             for x in range(W):
-                nx = 3 - (1 if x == 0 else 0) - (1 if x == W - 1 else 0)
-                if W == 1:
-                    nx = 1
                 v = i_s[y, x] & (out[c, y, x] | (not use_out)) if use_out else i_s[y, x]
-                acc += np.int64(v) * ny * nx
+                acc += np.int64(v) * ny * _taps_3x3(x, W)
             res[chunk_map[c, y]] += acc
     return res
 
