@@ -145,8 +145,13 @@ def ensure_results(arch_name: str, trace: Path, clock: Clock, fresh: bool = Fals
     from zapsim.sim.report import write_results
     from zapsim.trace_format import read_trace
 
-    # keyed by the trace's manifest (which holds every mask file's checksum), not only its name
-    digest = hashlib.sha256((trace / "manifest.json").read_bytes()).hexdigest()[:10]
+    # keyed by the trace's manifest (which holds every mask file's checksum), the architecture file and the
+    # simulator's source, so a changed engine or config is simulated again rather than read from the cache
+    h = hashlib.sha256((trace / "manifest.json").read_bytes())
+    h.update((ARCH_DIR / f"{arch_name}.yaml").read_bytes())
+    for src in sorted((REPO / "zapsim" / "sim").glob("*.py")):
+        h.update(src.read_bytes())
+    digest = h.hexdigest()[:10]
     out = OUT_ROOT / "results" / (f"{trace.name}-{digest}__sim{sim_images or 'all'}__{arch_name}"
                                   + (f"__{tag}" if tag else ""))
     if (out / "results.json").is_file() and not fresh:
