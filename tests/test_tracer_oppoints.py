@@ -71,3 +71,14 @@ def test_bigger_layer_gets_more_of_the_budget_and_budgets_are_monotone():
         assert info["fitted_sum_err"] <= e + 1e-6
         costs.append(info["fitted_computed_fraction_zap_layers"])
     assert costs[0] > costs[1] > costs[2]
+
+
+def test_budget_below_reachable_is_flagged():
+    """Err(-1) = 0.4 - 0.4 / (1 + exp(-6.5)) per layer (about 6e-4): no budget below twice that is reachable."""
+    mac_p, err_p = (1.0, 5.0, 0.0, 0.5), (0.0, 5.0, 0.3, 0.4)
+    calib = {"a": _curves(mac_p, err_p), "b": _curves(mac_p, err_p)}
+    err_min = 2 * logistic4(-1.0, *err_p)
+    _, ok = per_layer_thresholds(calib, {"a": 1, "b": 1}, err_min * 1.5)
+    assert ok["feasible"] and ok["min_reachable_sum_err"] == pytest.approx(err_min, rel=1e-3)
+    thr, bad = per_layer_thresholds(calib, {"a": 1, "b": 1}, err_min * 0.5)
+    assert not bad["feasible"]

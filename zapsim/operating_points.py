@@ -196,9 +196,14 @@ def per_layer_thresholds(calib: dict[str, dict[str, np.ndarray]], layer_macs: di
     x0 = np.full(len(names), THETA_BOUNDS[0])
     res = minimize(cost, x0, jac=cost_grad, method="SLSQP", bounds=[THETA_BOUNDS] * len(names),
                    constraints=[{"type": "ineq", "fun": slack, "jac": slack_grad}],
-                   options={"maxiter": 500, "ftol": 1e-10})
+                   options={"maxiter": 3000, "ftol": 1e-10})
     theta = np.clip(res.x, *THETA_BOUNDS)
+    # the least sum of fitted Err reachable (every layer at the lowest threshold): a smaller budget is infeasible
+    min_err = float(sum(f(THETA_BOUNDS[0]) for f in err_fits))
     info = {
+        # a relative tolerance: SLSQP meets an active constraint only to about 1e-5
+        "feasible": bool(budget - slack(theta) <= budget * (1 + 1e-3) + 1e-9),
+        "min_reachable_sum_err": min_err,
         "budget": budget,
         "solver": "scipy SLSQP",
         "success": bool(res.success),

@@ -141,6 +141,10 @@ def trace_model(model: torch.nn.Module, eval_images: ImageSet, *, train_images: 
             thr, info = per_layer_thresholds(calib, macs, float(e))
             op = OperatingPoint(budget_op_id(e), "per_layer", thr, label=f"per-layer thresholds, sum Err_l <= {e:g}")
             op.stats["optimisation"] = info
+            if not info["feasible"]:
+                why = (f"below the least reachable sum of Err_l ({info['min_reachable_sum_err']:.3f}, every "
+                       "threshold at -1)" if info["min_reachable_sum_err"] > e else f"not met ({info['message']})")
+                _log(f"warning: budget {e:g} is {why}; '{op.id}' uses the closest point SLSQP found", progress)
             ops.append((op, thr))
     ids = [o.id for o, _ in ops]
     if len(set(ids)) != len(ids):
