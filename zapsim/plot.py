@@ -762,7 +762,12 @@ def plot_all(results: Sequence[Mapping[str, Any]], out_dir: str | Path, overwrit
         data: Series = series
         if name == "mac_accuracy" and traces:
             data = dict(zip(series, traces))
-        written += fn(data, out / name, overwrite=overwrite)
+        what = {"energy_accuracy": "Energy against accuracy", "speedup_accuracy": "Speedup against accuracy",
+                "mac_accuracy": "MAC reduction against accuracy change"}[name]
+        n_img = sorted({int((r.get("workload") or {}).get("num_images", 0)) for r in results})
+        sim = f", cycles/energy over {n_img[0]} simulated image(s)" if len(n_img) == 1 and name != "mac_accuracy" else ""
+        title = f"{what}{sim}" + (f"\n{next(iter(series))}" if len(series) == 1 else "")
+        written += fn(data, out / name, overwrite=overwrite, title=title)
     for i, res in enumerate(results):
         suffix = "" if len(results) == 1 else f"_{i + 1}"
         if len(res["operating_points"]) < 2:
