@@ -179,13 +179,16 @@ def test_trace_round_trip_and_propagation(real, tmp_path):
         assert sum(s["categories_on_predicted_set"].values()) == pytest.approx(1.0)
         assert 0 <= s["skipped_fraction"] <= 0.5
     # the markdown report reads the same numbers back
-    from zapsim.trace.report import layer_table, ops_table
+    from zapsim.trace.report import layer_table, ops_table, summary_table
 
     rows = ops_table(t).splitlines()
     assert len(rows) == 2 + 3 and rows[3].startswith("| t0.00 | 0 | ")
     assert f"{100 * st['mac_reduction']:.1f}%" in rows[3]
     lrows = layer_table(t, ["t0.00"]).splitlines()
     assert len(lrows) == 2 + 18 and lrows[2].startswith("| layer1.0.conv1 | 16x32x32 | 12.5% | ")
+    summ = summary_table([t], drops=[100.0]).splitlines()[2]  # a 100-point drop admits every op
+    best = max((o for o in t.operating_points if o.kind != "dense"), key=lambda o: o.stats["mac_reduction"])
+    assert summ.startswith("| resnet20 | checkerboard | 1 | ") and f"| {best.id}, " in summ
     # a second trace with the same settings reuses the trained ZAPs and gives the same numbers
     res2 = trace_model(model, evs, out=tmp_path / "t2", **kw)
     assert res2["zaps"]["reused"] and res2["rows"] == res["rows"]

@@ -52,12 +52,38 @@ def layer_table(trace: Trace, op_ids: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def summary_table(traces: Sequence[Trace], drops: Sequence[float] = (0.5, 1.0)) -> str:
+    """Per trace: dense top-1, then for each allowed top-1 drop the operating point with the largest MAC reduction."""
+    head = "| model | pattern | ZAP epochs | dense top-1 | " + " | ".join(
+        f"best within -{d:g} pt: op, change, MAC red. (net)" for d in drops) + " |"
+    lines = [head, "|" + "---|" * (4 + len(drops))]
+    for t in traces:
+        pattern = next((l.zap.pattern for l in t.layers if l.zap), "-")
+        epochs = t.manifest.get("zaps", {}).get("settings", {}).get("epochs", "?")
+        cells = []
+        for d in drops:
+            ok = [o for o in t.operating_points if o.kind != "dense" and 100 * o.accuracy["top1_change"] >= -d - 1e-9]
+            if not ok:
+                cells.append("none")
+                continue
+            b = max(ok, key=lambda o: o.stats.get("mac_reduction", 0))
+            cells.append(f"{b.id}, {100 * b.accuracy['top1_change']:+.2f}, {100 * b.stats['mac_reduction']:.1f}% "
+                         f"({100 * b.stats['mac_reduction_net_of_zap']:.1f}%)")
+        lines.append(f"| {t.model.get('name')} | {pattern} | {epochs} | {100 * t.op('dense').accuracy['top1']:.2f}% | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zapsim.trace.report", description=__doc__.splitlines()[0])
     p.add_argument("traces", nargs="+", help="trace directories")
     p.add_argument("--ops", default="t0.00,t0.20,t0.40,budget0.1,budget0.4",
                    help="operating points for the per-layer table (default %(default)s; missing ones are left out)")
+    p.add_argument("--summary", action="store_true", help="print only one summary row per trace")
     args = p.parse_args(argv)
+    if args.summary:
+        print(summary_table([read_trace(t) for t in args.traces]))
+        return 0
     for path in args.traces:
         t = read_trace(path)
         zs = t.manifest.get("zaps", {})
