@@ -28,6 +28,7 @@ def isolated(tmp_path, monkeypatch):
 
 
 def test_missing_weights_offline_says_where_and_how(isolated, monkeypatch):
+    (isolated / "nowhere").mkdir()  # a data directory without the weights
     monkeypatch.setenv("ZAPSIM_DATA", str(isolated / "nowhere"))
     with pytest.raises(DataError) as e:
         data.find_weights("resnet20")
@@ -144,3 +145,13 @@ def test_real_weights_load_strictly(zapsim_data):
     model, info = load_cifar_resnet("resnet20", data=zapsim_data)
     assert info["sha256"] == data.CIFAR_WEIGHTS["resnet20"][1]
     assert sum(p.numel() for p in model.parameters()) == 269722  # the 0.27 M of the data README
+
+
+def test_a_named_data_directory_must_exist(monkeypatch, tmp_path):
+    # An explicit location that does not exist is an error, not a reason to look elsewhere.
+    monkeypatch.setenv("ZAPSIM_DATA", str(tmp_path / "typo"))
+    with pytest.raises(DataError, match=r"ZAPSIM_DATA=.*typo: no such directory"):
+        data.data_roots()
+    monkeypatch.delenv("ZAPSIM_DATA")
+    with pytest.raises(DataError, match=r"--data .*nowhere: no such directory"):
+        data.data_roots(tmp_path / "nowhere")

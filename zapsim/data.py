@@ -62,10 +62,16 @@ def _fallback_roots() -> list[Path]:
 def data_roots(explicit: str | Path | None = None) -> list[Path]:
     """Candidate data directories in search order (they need not exist)."""
     roots: list[Path] = []
+    # A directory the user named must exist: silently searching elsewhere
+    # would hide a typo and load data they did not ask for.
     if explicit:
+        if not Path(explicit).is_dir():
+            raise DataError(f"--data {explicit}: no such directory")
         roots.append(Path(explicit))
     env = os.environ.get("ZAPSIM_DATA")
     if env:
+        if not Path(env).is_dir():
+            raise DataError(f"ZAPSIM_DATA={env}: no such directory; {SET_HINT}")
         roots.append(Path(env))
     roots += _fallback_roots()
     out: list[Path] = []
