@@ -195,6 +195,23 @@ def test_trace_round_trip_and_propagation(real, tmp_path):
     m1 = json.loads((tmp_path / "t" / "manifest.json").read_text())
     m2 = json.loads((tmp_path / "t2" / "manifest.json").read_text())
     assert m1["files"] == m2["files"]  # bit-identical masks (sha256 of every file)
+    # The tracer's prediction categories, recounted independently from the masks of a
+    # trace that holds every evaluated image.
+    t3 = read_trace(trace_model(model, evs.subset(6), out=tmp_path / "t3", **kw)["path"])
+    for op in ("t0.00", "budget0.1"):
+        for li, layer in enumerate(t3.layers):
+            if layer.zap is None:
+                continue
+            nz, comp = t3.mask(op, li, "out"), t3.mask(op, li, "computed")
+            pred_t = ~layer.zap.computed_first(layer.h_out, layer.w_out)[None, None]
+            counts = t3.op(op).stats["layers"][layer.name]["category_counts"]
+            assert counts == {
+                "nonzero_pred_zero": int((nz & ~comp & pred_t).sum()),
+                "zero_pred_zero": int((~nz & ~comp & pred_t).sum()),
+                "zero_pred_nonzero": int((~nz & comp & pred_t).sum()),
+                "nonzero_pred_nonzero": int((nz & comp & pred_t).sum()),
+            }, (op, layer.name)
+            assert t3.op(op).stats["layers"][layer.name]["skipped_fraction"] == pytest.approx((~comp).mean())
 
 
 def test_cli_errors_leave_nothing_behind(real, tmp_path, capsys, monkeypatch):

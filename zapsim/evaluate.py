@@ -77,17 +77,22 @@ class _EvalRecorder:
         t = ~z.computed_first(x.shape[2], x.shape[3], x.device)  # I_t
         nz = x != 0
         skip = ~m  # m contains I_s, so every skip is in I_t
-        nz_t, z_t = nz & t, ~nz & t
+        # Three reductions give all four categories (skip is a subset of I_t);
+        # this runs for every layer, batch and operating point, so it matters.
+        predicted = int(t.sum()) * x.shape[0] * x.shape[1]
+        skipped = int(torch.count_nonzero(skip))
+        nz_skip = int(torch.count_nonzero(nz & skip))
+        nz_t = int(torch.count_nonzero(nz & t))
         a.n += x.shape[0]
         a.elements += x.numel()
-        a.predicted += int(t.sum()) * x.shape[0] * x.shape[1]
-        a.cat["nonzero_pred_zero"] += int((nz & skip).sum())
-        a.cat["zero_pred_zero"] += int((z_t & skip).sum())
-        a.cat["zero_pred_nonzero"] += int((z_t & m).sum())
-        a.cat["nonzero_pred_nonzero"] += int((nz_t & m).sum())
-        a.skipped += int(skip.sum())
-        a.mass += float(x.double().sum())
-        a.mass_lost += float((x.double() * skip).sum())
+        a.predicted += predicted
+        a.cat["nonzero_pred_zero"] += nz_skip
+        a.cat["zero_pred_zero"] += skipped - nz_skip
+        a.cat["zero_pred_nonzero"] += predicted - nz_t - (skipped - nz_skip)
+        a.cat["nonzero_pred_nonzero"] += nz_t - nz_skip
+        a.skipped += skipped
+        a.mass += float(x.sum(dtype=torch.float64))
+        a.mass_lost += float(x.masked_fill(m, 0).sum(dtype=torch.float64))
         wrong = x[nz & skip].float().cpu()
         if wrong.numel():
             a.hist += np.bincount(torch.bucketize(wrong, self.edges, right=True).numpy(), minlength=len(a.hist))
