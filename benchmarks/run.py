@@ -167,25 +167,60 @@ def worker_cli(trace_path: str) -> dict:
     return {"cli_wall_s": wall}
 
 
-def worker_tracer(images: str) -> dict:
-    """The ResNet-20 tracer end to end: ZAP training (forced), calibration, evaluation, trace writing."""
+def worker_tracer(out: str) -> dict:
+    """The ResNet-20 tracer end to end: ZAP training (forced), calibration, evaluation and writing all 1017 images.
+
+    The trace it writes is the one the simulator cases replay.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "trace"
         t0 = time.perf_counter()
-        cmd = [sys.executable, "-m", "zapsim.trace", "resnet20", "--out", str(out), "--zap-dir", str(Path(tmp) / "zaps"),
-               "--retrain", "--trace-images", images, "--quiet"]
+        cmd = [sys.executable, "-m", "zapsim.trace", "resnet20", "--out", out, "--zap-dir", str(Path(tmp) / "zaps"),
+               "--retrain", "--trace-images", "all", "--quiet"]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         wall = time.perf_counter() - t0
-        if proc.returncode:
-            raise RuntimeError(proc.stderr[-2000:])
-        man = json.loads((out / "manifest.json").read_text())
-        train = man.get("zaps", {}).get("train_seconds")
-        return {"wall_s": wall, "train_s": train, "evaluate_and_write_s": (man["tracer"]["seconds"] - (train or 0)),
-                "trace_images": man["num_images"], "operating_points": len(man["operating_points"])}
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-2000:])
+    man = json.loads((Path(out) / "manifest.json").read_text())
+    train = man.get("zaps", {}).get("train_seconds")
+    size = sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file())
+    # The manifest's own timer stops before the writer compresses and checksums, so the
+    # rest is taken from the wall clock: start-up, calibration, 11 evaluations, writing.
+    return {"wall_s": wall, "train_s": train, "everything_else_s": wall - (train or 0),
+            "trace_images": man["num_images"], "operating_points": len(man["operating_points"]),
+            "trace_mb": size / 2**20}
+
+
+def worker_scaling(trace_path: str | None) -> dict:
+    """How simulator time grows with array size (dense ResNet-18) and with images and ops (a real trace)."""
+    from zapsim.sim.arch import load_arch, replace_arch
+    from zapsim.sim.simulate import simulate
+    from zapsim.sim.workload import load_workload
+    from zapsim.trace_format import read_trace
+
+    layers = load_workload(RESNET18_WORKLOAD)
+    out: dict = {}
+    for path, sizes in ((WS32, [(8, 8), (16, 16), (32, 32), (64, 64), (128, 128)]),
+                        (EYERISS, [(6, 7), (12, 14), (24, 28), (48, 56)])):
+        base = load_arch(path)
+        for rows, cols in sizes:
+            arch = replace_arch(base, **{"pe_array.rows": rows, "pe_array.cols": cols})
+            _, best = _best_of(lambda a=arch: simulate(a, layers, progress=False), 3)
+            out[f"{base.dataflow} {rows}x{cols} dense resnet18 s"] = best
+    if trace_path:
+        trace = read_trace(trace_path)
+        arch = load_arch(EYERISS)
+        simulate(arch, trace.layers, trace, op_ids=["dense"], images=1, progress=False)
+        for n in (64, 256, 1017):
+            for ops in (["dense"], ["t0.20"], None):
+                t0 = time.perf_counter()
+                simulate(arch, trace.layers, trace, op_ids=ops, images=n, progress=False)
+                label = "all ops" if ops is None else "+".join(["dense", *[o for o in ops if o != "dense"]])
+                out[f"resnet20 eyeriss {n} images, {label} s"] = time.perf_counter() - t0
+    return out
 
 
 WORKERS = {"resnet18": worker_resnet18, "trace": worker_trace, "reference": worker_reference,
-           "compile": worker_compile, "cli": worker_cli, "tracer": worker_tracer}
+           "compile": worker_compile, "cli": worker_cli, "tracer": worker_tracer, "scaling": worker_scaling}
 
 
 # --------------------------------------------------------------------------- parent
@@ -238,23 +273,23 @@ def main(argv=None) -> int:
                               "resnet18", [str(arch), op, 3 if a.quick else 5], None))
         cases.append(("reference vs engine, one layer, eyeriss_like", "reference", [str(EYERISS)], None))
         if not a.quick and not (r20 / "manifest.json").exists() and os.environ.get("ZAPSIM_DATA"):
-            cases.append(("tracer resnet20 (train+calibrate+evaluate+write all 1017)", "tracer", ["all"], None))
+            cases.append(("tracer resnet20 (train+calibrate+evaluate+write all 1017)", "tracer", [str(r20)], None))
         results = {}
         for name, kind, args, env in cases:
             if a.only and a.only not in name:
                 continue
             print(f"... {name}", file=sys.stderr, flush=True)
             results[name] = run_case(kind, args, env)
-            if kind == "tracer" and "error" not in results[name]:
-                # Keep the 1017-image trace for the simulator case (the tracer is deterministic).
-                subprocess.run([sys.executable, "-m", "zapsim.trace", "resnet20", "--out", str(r20), "--trace-images",
-                                "all", "--quiet"], cwd=ROOT, check=True)
         if (r20 / "manifest.json").exists():
             for label, arch in (("eyeriss_like", EYERISS), ("ws 32x32", WS32)):
                 name = f"resnet20 trace, all images x all ops, {label}"
                 if not a.only or a.only in name:
                     print(f"... {name}", file=sys.stderr, flush=True)
                     results[name] = run_case("trace", [str(r20), str(arch), 64 if a.quick else None])
+        if not a.quick and (not a.only or a.only in "scaling"):
+            print("... scaling", file=sys.stderr, flush=True)
+            results["scaling: array size, images, operating points"] = run_case(
+                "scaling", [str(r20) if (r20 / "manifest.json").exists() else None])
         default = ROOT / "traces" / "default"
         if (default / "manifest.json").exists() and (not a.only or a.only in "cli"):
             results["cli: python -m zapsim.run eyeriss_like on traces/default (warm cache)"] = run_case(
