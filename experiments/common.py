@@ -67,6 +67,15 @@ def require_data() -> Path:
     return p
 
 
+def start(args: argparse.Namespace, name: str) -> tuple[Clock, Path]:
+    """Every study's first steps: check the data, start the clock, make the output directory."""
+    require_data()
+    clock = Clock(f"{name} ({args.images} images)")
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    return clock, out
+
+
 def base_args(description: str, default_out: str) -> argparse.ArgumentParser:
     """Options every study takes."""
     ap = argparse.ArgumentParser(description=description)

@@ -30,13 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-variants", action="store_true",
                     help="skip the variants of the weight-stationary array (ZAP unit size, skip granularity)")
     args = ap.parse_args(argv)
-    C.require_data()
-    clock = C.Clock(f"{NAME} ({args.images} images)")
+    clock, out = C.start(args, NAME)
     models = args.models.split(",")
     patterns = args.patterns.split(",")
     archs = args.archs.split(",")
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
 
     # trace -> simulate, cached; results[(model, pattern, arch)]
     results: dict[tuple[str, str, str], dict] = {}

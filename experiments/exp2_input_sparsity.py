@@ -35,10 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="the ZAP operating point studied is the lowest-energy one within this many top-1 points "
                          "of dense (chosen on the zero-inputs-ignored run)")
     args = ap.parse_args(argv)
-    C.require_data()
-    clock = C.Clock(f"{NAME} ({args.images} images)")
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    clock, out = C.start(args, NAME)
     figs: list[Path] = []
     used: dict[str, Path] = {}
     report = [f"# Study 2: ZAP with zero-input gating and skipping ({args.images} CIFAR-10 test images)\n",

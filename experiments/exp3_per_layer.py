@@ -35,10 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--timeline-layer", default="layer2.1.conv1",
                     help="layer whose per-PE timeline (image 0, dense and ZAP) is drawn on each accelerator")
     args = ap.parse_args(argv)
-    C.require_data()
-    clock = C.Clock(f"{NAME} ({args.images} images)")
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    clock, out = C.start(args, NAME)
     figs: list[Path] = []
     used: dict[str, Path] = {}
     report = [f"# Study 3: per-layer ZAP cost against saving ({args.images} CIFAR-10 test images)\n",
