@@ -198,10 +198,6 @@ def traces_table(traces: Mapping[str, Path], sim_images: int | None) -> str:
 # --------------------------------------------------------------------------- numbers from results
 
 
-def load_json(path: Path) -> dict[str, Any]:
-    return plot.load_results(path)
-
-
 def summary(res: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per non-dense operating point: top-1, its change, energy saving, speedup, MAC reductions."""
     base, pts = plot.op_points(res)

@@ -120,3 +120,21 @@ def test_ws_row_keeps_pixel_needed_by_one_filter_compact_does_not():
     # row: 3 pixels x 4 filters scheduled, 3 computed -> 9 outputs gated (K = 4 MACs each)
     assert res["row"]["mac_gated"][0] == 9 * 4
     assert res["compact"]["mac_gated"][0] == 0
+
+
+def test_engine_equals_closed_form_on_random_dense_layers():
+    # Beyond the hand-derived cases: random shapes, strides, groups and arrays, engine
+    # kernels against SysMapping.dense_cycles (the closed form written out directly).
+    from zapsim.sim.systolic import sys_mapping
+
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        df = ["output_stationary", "weight_stationary", "input_stationary"][rng.integers(3)]
+        g = int(rng.choice([1, 1, 2]))
+        k = int(rng.choice([1, 3, 5]))
+        h = int(rng.integers(k, 14))
+        layer = make_layer("r", g * int(rng.integers(1, 9)), h, int(rng.integers(k, 14)), g * int(rng.integers(1, 20)),
+                           kernel=k, stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, k // 2 + 1)), groups=g)
+        arch = systolic(df, int(rng.integers(2, 17)), int(rng.integers(2, 17)))
+        s = simulate_layer(arch, layer, None, None, None)
+        assert s["compute_cycles"][0] == sys_mapping(arch, layer).dense_cycles(), (df, layer)

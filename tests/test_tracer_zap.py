@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from zapsim.errors import ZapsimError
-from zapsim.zap import ZAP, zap_macs
+from zapsim.zap import ZAP
 
 
 @pytest.mark.parametrize("c", [1, 16, 64])
@@ -87,6 +87,3 @@ def test_loss_closed_form():
     expect = ((s - 1) ** 2 + (s - 0) ** 2) / 4  # I_s elements contribute 0
     assert float(z.loss(ofm).detach()) == pytest.approx(expect, rel=1e-6)
 
-
-def test_zap_macs():
-    assert zap_macs(16, 32, 32) == 18 * 16 * 1024

@@ -32,7 +32,6 @@ def _build() -> dict[str, np.ndarray]:
 
 
 PATTERNS: dict[str, np.ndarray] = _build()
-DEFAULT_PATTERN = "checkerboard"
 
 
 def pattern_matrix(name_or_matrix: str | Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:

@@ -557,9 +557,6 @@ class TraceWriter:
         self._ops[op.id] = op
         (self._tmp / "masks" / op.id).mkdir(parents=True, exist_ok=True)
 
-    def operating_point(self, op_id: str) -> OperatingPoint:
-        return self._ops[op_id]
-
     @staticmethod
     def rel_path(op_id: str, layer_index: int, kind: str) -> str:
         return f"masks/{op_id}/{layer_index:03d}.{kind}.bin"

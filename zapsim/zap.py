@@ -69,7 +69,3 @@ class ZAP(nn.Module):
     def extra_repr(self) -> str:
         return f"channels={self.channels}, pattern={self.pattern_name}"
 
-
-def zap_macs(channels: int, height: int, width: int) -> int:
-    """MACs of one ZAP per image, dense upper bound: two depthwise 3x3 convs = 18*C*H*W."""
-    return 18 * channels * height * width

@@ -146,12 +146,6 @@ class EnergyTable:
             return NotImplemented
         return self.name == other.name and dict(self.pj) == dict(other.pj)
 
-    def as_array(self):
-        """The table as a float64 array in :data:`ACTIONS` order (for Numba kernels)."""
-        import numpy as np
-
-        return np.array([self.pj[a] for a in ACTIONS], dtype=np.float64)
-
 
 PRESETS: dict[str, dict[str, float]] = {
     "eyeriss_normalized": {a: v * EYERISS_MAC_PJ for a, v in EYERISS_RELATIVE.items()},

@@ -256,11 +256,6 @@ def step_phases(a_passes, c_passes, z_work, zap_mpc: int, mpc: int, dedicated: b
     return {"total": t, **busy}
 
 
-def step_dense(passes, mpc: int) -> int:
-    """A dense layer: passes back to back, stepped one cycle at a time."""
-    return step_phases(passes, [], [], 1, mpc, True, 0)["total"]
-
-
 # --------------------------------------------------------------------------- one layer
 
 

@@ -21,7 +21,6 @@ from ..errors import ZapsimError
 
 SCHEMA = "zapsim-results"
 SCHEMA_VERSION = 1
-RESULT_FILES = ("results.json", "layers.csv")
 MAC_KINDS = ("algorithmic", "actual", "gated", "skipped", "zap")
 LAYER_KEYS = ("name", "cycles", "cycles_std", "cycles_by_phase", "pe_cycles", "stall_cycles", "utilization", "macs",
               "energy_pj", "accesses")
