@@ -76,6 +76,24 @@ def start(args: argparse.Namespace, name: str) -> tuple[Clock, Path]:
     return clock, out
 
 
+def finish(args: argparse.Namespace, name: str, out: Path, report: str, summary: Any, figs: Sequence[Path],
+           clock: Clock) -> int:
+    """Every study's last steps: timing line, report.md, summary.json, publishing, and where the report is."""
+    write_report(out, report + f"\n{clock.done()}.\n", publish_as=f"{name}_report.md" if args.publish else None)
+    dump_json(out / "summary.json", summary)
+    if args.publish:
+        publish(figs, name)
+    print(out / "report.md")
+    return 0
+
+
+def traces_and_figures(used: Mapping[str, Path], sim_images: int | None, figs: Sequence[Path]) -> str:
+    """The report's closing sections: the traces used and the figures drawn."""
+    lines = ["\n## Traces\n\n" + traces_table(used, sim_images), "\n## Figures\n"]
+    lines += [f"- [{p.name}]({p.name})" for p in figs if p.suffix == ".png"]
+    return "\n".join(lines)
+
+
 def base_args(description: str, default_out: str) -> argparse.ArgumentParser:
     """Options every study takes."""
     ap = argparse.ArgumentParser(description=description)

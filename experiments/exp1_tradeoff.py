@@ -89,13 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  args.sim_images)
     if missing:
         report += "\n## Not run\n\nNo trace (run without --no-trace to make them): " + "; ".join(missing) + ".\n"
-    report += f"\n{clock.done()}.\n"
-    C.write_report(out, report, publish_as=f"{NAME}_report.md" if args.publish else None)
-    C.dump_json(out / "summary.json", {f"{m}|{p}|{a}": C.summary(r) for (m, p, a), r in results.items()})
-    if args.publish:
-        C.publish(figs, NAME)
-    print(out / "report.md")
-    return 0
+    return C.finish(args, NAME, out, report, {f"{m}|{p}|{a}": C.summary(r) for (m, p, a), r in results.items()},
+                    figs, clock)
 
 
 # What limits ZAP on the weight-stationary array: the ZAP unit's throughput and what a lock-step array can skip.

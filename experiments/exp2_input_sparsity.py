@@ -71,16 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               C.pct(r["gated"]), C.pct(r["skipped"]), C.pct(r["zap_macs"], 2)] for r in rows]))
         report.append(attribution(rows))
     report.append("\nMAC columns are fractions of the dense network's algorithmic MACs.\n")
-    report.append("\n## Traces\n\n" + C.traces_table(used, args.sim_images))
-    report.append("\n## Figures\n")
-    report += [f"- [{p.name}]({p.name})" for p in figs if p.suffix == ".png"]
-    report.append(f"\n{clock.done()}.\n")
-    C.write_report(out, "\n".join(report), publish_as=f"{NAME}_report.md" if args.publish else None)
-    C.dump_json(out / "summary.json", table)
-    if args.publish:
-        C.publish(figs, NAME)
-    print(out / "report.md")
-    return 0
+    report.append(C.traces_and_figures(used, args.sim_images, figs))
+    return C.finish(args, NAME, out, "\n".join(report), table, figs, clock)
 
 
 def decompose(runs: dict[str, dict], zap_id: str, ref: dict) -> list[dict]:

@@ -82,16 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       C.pct(2 / r["c_in"], 2)] for r in losers]))
             else:
                 report.append("\nEvery ZAP layer saves more energy than its ZAP costs at this operating point.\n")
-    report.append("\n## Traces\n\n" + C.traces_table(used, args.sim_images))
-    report.append("\n## Figures\n")
-    report += [f"- [{p.name}]({p.name})" for p in figs if p.suffix == ".png"]
-    report.append(f"\n{clock.done()}.\n")
-    C.write_report(out, "\n".join(report), publish_as=f"{NAME}_report.md" if args.publish else None)
-    C.dump_json(out / "summary.json", summary)
-    if args.publish:
-        C.publish(figs, NAME)
-    print(out / "report.md")
-    return 0
+    report.append(C.traces_and_figures(used, args.sim_images, figs))
+    return C.finish(args, NAME, out, "\n".join(report), summary, figs, clock)
 
 
 def draw_timelines(arch_name: str, trace: Path, layer_name: str, pick: dict, out_base: Path) -> list[Path]:
