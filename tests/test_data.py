@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from zapsim import data
+from zapsim.trace import data
 from zapsim.errors import DataError
 
 
@@ -140,7 +140,7 @@ def test_real_cifar_splits_are_disjoint(zapsim_data):
 
 @pytest.mark.data
 def test_real_weights_load_strictly(zapsim_data):
-    from zapsim.models import load_cifar_resnet
+    from zapsim.trace.models import load_cifar_resnet
 
     model, info = load_cifar_resnet("resnet20", data=zapsim_data)
     assert info["sha256"] == data.CIFAR_WEIGHTS["resnet20"][1]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from zapsim.errors import ZapsimError
-from zapsim.placement import ZapNet
+from zapsim.trace.placement import ZapNet
 
 
 class TinyVGG(nn.Module):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from zapsim.errors import ZapsimError
-from zapsim.operating_points import (
+from zapsim.trace.operating_points import (
     GRID,
     budget_op_id,
     fit_logistic,

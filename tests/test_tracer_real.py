@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from zapsim.data import ImageSet, load_cifar10_eval, load_cifar10_train_split, to_tensor
 from zapsim.errors import cli_main
-from zapsim.models import load_cifar_resnet
-from zapsim.placement import ZapNet
 from zapsim.trace import trace_model
 from zapsim.trace.__main__ import main as trace_main
+from zapsim.trace.data import ImageSet, load_cifar10_eval, load_cifar10_train_split, to_tensor
+from zapsim.trace.models import load_cifar_resnet
+from zapsim.trace.placement import ZapNet
+from zapsim.trace.zap_training import train_zaps, zap_loss
 from zapsim.trace_format import read_trace
-from zapsim.zap_training import train_zaps, zap_loss
 
 pytestmark = pytest.mark.data
 
@@ -227,7 +227,7 @@ def test_cli_errors_leave_nothing_behind(real, tmp_path, capsys, monkeypatch):
     assert cli_main(trace_main, ["resnet20", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err and (out / "keep").read_text() == "mine"
     monkeypatch.setenv("ZAPSIM_DATA", str(tmp_path / "empty"))
-    monkeypatch.setattr("zapsim.data._fallback_roots", lambda: [])
+    monkeypatch.setattr("zapsim.trace.data._fallback_roots", lambda: [])
     monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
     assert cli_main(trace_main, ["resnet20", "--out", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from zapsim.errors import ZapsimError
-from zapsim.zap import ZAP
+from zapsim.trace.zap import ZAP
 
 
 @pytest.mark.parametrize("c", [1, 16, 64])

@@ -6,8 +6,8 @@ Public API::
     result = trace_model(model, eval_images, train_images=train, out="traces/mynet", model_info={"name": "mynet"})
 
 ``model`` is any ``torch.nn.Module`` that ``torch.fx`` can trace; ZAPs are
-placed by the method's rules (:mod:`zapsim.placement`).  ``eval_images`` and
-``train_images`` are :class:`zapsim.data.ImageSet` objects (uint8 NHWC RGB and
+placed by the method's rules (:mod:`zapsim.trace.placement`).  ``eval_images`` and
+``train_images`` are :class:`zapsim.trace.data.ImageSet` objects (uint8 NHWC RGB and
 labels); they must be disjoint.  The command line is ``python -m zapsim.trace``.
 """
 
@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from ..atomic import check_target
-from ..data import PREPROCESSING, ImageSet, to_tensor
 from ..errors import ZapsimError
-from ..evaluate import evaluate_op
-from ..operating_points import budget_op_id, calibrate, per_layer_thresholds, uniform_op_id
 from ..patterns import parse_pattern_arg, pattern_matrix
-from ..placement import ZapNet
 from ..trace_format import OperatingPoint, TraceWriter
-from ..zap_training import DEFAULTS, find_saved_zaps, load_zaps, save_zaps, train_zaps
+from .data import PREPROCESSING, ImageSet, to_tensor
+from .evaluate import evaluate_op
+from .operating_points import budget_op_id, calibrate, per_layer_thresholds, uniform_op_id
+from .placement import ZapNet
+from .zap_training import DEFAULTS, find_saved_zaps, load_zaps, save_zaps, train_zaps
 
 __all__ = ["trace_model", "prepare_zaps", "DEFAULT_THRESHOLDS", "DEFAULT_BUDGETS"]
 

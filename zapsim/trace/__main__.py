@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 
 from ..atomic import check_target
-from ..data import ImageSet, load_cifar10_eval, load_cifar10_train_split, load_image_folder
 from ..errors import ZapsimError, cli_main
-from ..models.cifar_resnet import CIFAR_DEPTHS, load_cifar_resnet
-from ..models.torchvision_models import TORCHVISION_MODELS, load_torchvision_model
-from ..operating_points import parse_float_list
 from ..patterns import parse_pattern_arg
 from . import DEFAULT_BUDGETS, DEFAULT_THRESHOLDS, trace_model
+from .data import ImageSet, load_cifar10_eval, load_cifar10_train_split, load_image_folder
+from .models.cifar_resnet import CIFAR_DEPTHS, load_cifar_resnet
+from .models.torchvision_models import TORCHVISION_MODELS, load_torchvision_model
+from .operating_points import parse_float_list
 
 MODELS = (*CIFAR_DEPTHS, *TORCHVISION_MODELS)
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "'{pattern}' in the path is replaced, else '-PATTERN' is appended)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--zap-dir", help="directory to save/reuse trained ZAPs (default ~/.cache/zapsim/zaps; "
-                   "zapsim/pretrained_zaps is also searched)")
+                   "zapsim/trace/pretrained_zaps is also searched)")
     p.add_argument("--retrain", action="store_true", help="train ZAPs even if matching trained ones exist")
     p.add_argument("--overwrite", action="store_true", help="replace an existing trace directory")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

@@ -29,8 +29,8 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ZapsimError
-from .trace_format import TraceLayer, make_layer
+from ..errors import ZapsimError
+from ..trace_format import TraceLayer, make_layer
 from .zap import ZAP
 
 _RELU_FUNCS = {F.relu, torch.relu, torch.relu_}

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .atomic import write_bytes_atomic
+from ..atomic import write_bytes_atomic
+from ..errors import DataError
 from .data import ImageSet, cache_dir, to_tensor
-from .errors import DataError
 from .placement import ZapNet
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained_zaps"

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_bytes_atomic
-from .errors import DataError
+from ..atomic import write_bytes_atomic
+from ..errors import DataError
 
 # ImageNet statistics: the CIFAR ResNet checkpoints were trained with these (see the data README).
 MEAN = (0.485, 0.456, 0.406)

@@ -23,8 +23,8 @@ import torch
 from scipy.optimize import OptimizeWarning, curve_fit, minimize
 from tqdm import tqdm
 
+from ..errors import ZapsimError
 from .data import ImageSet, to_tensor
-from .errors import ZapsimError
 from .placement import ZapNet
 
 THETA_BOUNDS = (-1.0, 1.0)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import DataError
 from ..data import load_checkpoint_state, sha256_file
-from ..errors import DataError
 
 TORCHVISION_MODELS = ("resnet18", "vgg16", "alexnet")
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .patterns import computed_first_mask, pattern_matrix
+from ..patterns import computed_first_mask, pattern_matrix
 
 
 class ZAP(nn.Module):

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..trace_format import TraceLayer, TraceWriter
 from .data import ImageSet, to_tensor
 from .placement import ZapNet
-from .trace_format import TraceLayer, TraceWriter
 
 # Bin edges of the histogram of wrongly skipped activation values (nonzero predicted zero).
 WRONG_SKIP_EDGES = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0, float("inf")]
