@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from zapsim.trace import data
 from zapsim.errors import DataError
+from zapsim.trace import data
 
 
 @pytest.fixture

@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="simulate the trace's first N images (default: all)")
     ap.add_argument("--batch", metavar="B", type=int, default=1,
                     help="images per batch sharing one weight fetch from DRAM (default 1)")
+    from .sim.engines import DEFAULT_ENGINE, ENGINES
+
+    ap.add_argument("--engine", choices=list(ENGINES), default=DEFAULT_ENGINE,
+                    help="simulation engine: " + "; ".join(f"{k}: {v}" for k, v in ENGINES.items())
+                    + f" (default {DEFAULT_ENGINE})")
     ap.add_argument("--layers", action="store_true", help="also print a per-layer table for each operating point")
     ap.add_argument("--out", metavar="DIR", default=None, help="write results.json and layers.csv into DIR")
     ap.add_argument("--json", action="store_true", help="print the results JSON instead of the tables")
@@ -130,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check_layers_map(arch, layers)
 
     result = simulate(arch, layers, trace=trace, op_ids=args.op, images=args.images, progress=not args.quiet,
-                      source=source, batch=args.batch)
+                      source=source, batch=args.batch, engine=args.engine)
     if model is not None:
         result["workload"]["model"] = model
 

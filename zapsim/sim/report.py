@@ -161,6 +161,12 @@ def _pct(part: float, whole: float) -> float | None:
     return None if whole == 0 else 100.0 * part / whole
 
 
+def _engine_line(result: Mapping[str, Any]) -> str:
+    e = result.get("engine") or {}
+    name = e.get("name", "analytical")
+    return f"{name} (version {e.get('version', '?')})"
+
+
 def header_lines(result: Mapping[str, Any]) -> list[str]:
     """What was simulated: architecture, workload, images."""
     a = result["arch"]
@@ -175,7 +181,8 @@ def header_lines(result: Mapping[str, Any]) -> list[str]:
     return [
         f"arch      {a.get('name')} ({a.get('dataflow')}, {pe.get('rows')}x{pe.get('cols')} PEs, "
         f"{a.get('clock_mhz')} MHz, {a.get('word_bits')}-bit, energy table {a.get('energy', {}).get('name')})",
-        f"workload  {what}",
+        f"workload  {what}, batch {wl.get('batch', 1)}",
+        f"engine    {_engine_line(result)}",
         "all figures per image (mean over the images); speedup and saving against "
         f"'{result.get('baseline', 'dense')}' on the same architecture",
     ]

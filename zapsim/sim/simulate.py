@@ -11,7 +11,6 @@ kept per image (:class:`LayerStats`) and averaged into the JSON schema of
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +19,7 @@ from .. import __version__
 from ..trace_format import Trace, TraceLayer, iter_ops
 from . import engine, memory
 from .cost import energy_breakdown
+from .engines import DEFAULT_ENGINE, check_engine, engine_version
 from .row_stationary import rs_input_prefix, rs_mapping, rs_run_phase
 from .systolic import GRANULARITY, sys_mapping, sys_run_phase
 
@@ -380,14 +380,18 @@ def _op_result(arch, op_id: str, label: str, kind: str, thresholds, accuracy, st
 
 def simulate(arch, layers: list[TraceLayer], trace: Trace | None = None, op_ids: list[str] | None = None,
              images: int | None = None, progress: bool = True, *, source: str | None = None,
-             batch: int = 1) -> dict:
+             batch: int = 1, engine: str = DEFAULT_ENGINE) -> dict:
     """Run a workload (dense, ``trace=None``) or a trace's operating points; return the result JSON.
 
     With a trace, ``layers`` should be ``trace.layers``; each requested op
     (default all) runs over the first ``images`` images (default all) and
-    the trace's 'dense' op always runs as the baseline.
+    the trace's 'dense' op always runs as the baseline.  ``engine`` names
+    one of :data:`zapsim.sim.engines.ENGINES`; the result records it with
+    its version, and the batch in ``workload.batch``.
     """
     from ..sim.arch import arch_to_dict
+
+    check_engine(engine)
 
     runs: list[tuple] = []  # (op_id, label, kind, thresholds, accuracy, per-layer loader)
     if trace is None:
@@ -409,9 +413,9 @@ def simulate(arch, layers: list[TraceLayer], trace: Trace | None = None, op_ids:
     total_steps = len(runs) * len(layers)
     bar = None
     if progress:
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
-        bar = tqdm(total=total_steps, desc="simulate", unit="layer", file=sys.stderr, leave=False)
+        bar = progress_bar(total_steps, "simulate", "layer")
     results = []
     try:
         for op_id, label, kind, thresholds, accuracy in runs:
@@ -439,5 +443,7 @@ def simulate(arch, layers: list[TraceLayer], trace: Trace | None = None, op_ids:
             "speedup": base["cycles"] / t["cycles"] if t["cycles"] else 0.0,
             "energy_saving": 1.0 - t["energy_pj"]["total"] / base["energy_pj"]["total"] if base["energy_pj"]["total"] else 0.0,
         }
+    workload["batch"] = int(batch)
     return {"schema": "zapsim-results", "schema_version": 1, "zapsim_version": __version__,
+            "engine": {"name": engine, "version": engine_version(engine)},
             "arch": arch_to_dict(arch), "workload": workload, "baseline": "dense", "operating_points": results}

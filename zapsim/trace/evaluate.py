@@ -11,13 +11,12 @@ the masks of the first ``trace_images`` images into a :class:`TraceWriter`.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from ..trace_format import TraceLayer, TraceWriter
 from .data import ImageSet, to_tensor
 from .placement import ZapNet
@@ -113,8 +112,7 @@ def evaluate_op(net: ZapNet, layers: list[TraceLayer], images: ImageSet, thresho
     n = len(images)
     top1 = top5 = 0
     preds = np.empty(n, dtype=np.int64)
-    bar = tqdm(total=n, desc=f"evaluate {op_id}", unit="img", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True, leave=False)
+    bar = progress_bar(n, f"evaluate {op_id}", "img", enabled=progress)
     try:
         with torch.inference_mode():
             for start in range(0, n, batch_size):

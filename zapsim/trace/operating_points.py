@@ -13,7 +13,6 @@ accuracy is measured on.
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.optimize import OptimizeWarning, curve_fit, minimize
-from tqdm import tqdm
 
 from ..errors import ZapsimError
+from ..progress import progress_bar
 from .data import ImageSet, to_tensor
 from .placement import ZapNet
 
@@ -91,8 +90,7 @@ def calibrate(net: ZapNet, images: ImageSet, grid: np.ndarray = GRID, batch_size
     col = _Collector(layers)
     net.set_thresholds(None)
     net.set_recorder(col)
-    bar = tqdm(total=len(images), desc="calibrate thresholds", unit="img", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True, leave=False)
+    bar = progress_bar(len(images), "calibrate thresholds", "img", enabled=progress)
     try:
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):

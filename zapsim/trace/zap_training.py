@@ -18,16 +18,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..atomic import write_bytes_atomic
 from ..errors import DataError
+from ..progress import progress_bar
 from .data import ImageSet, cache_dir, to_tensor
 from .placement import ZapNet
 
@@ -109,7 +108,7 @@ def train_zaps(net: ZapNet, train: ImageSet, *, epochs: int = 5, batch_size: int
     n = len(train)
     steps_per_epoch = (n + batch_size - 1) // batch_size
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
-    bar = tqdm(total=total, desc="train ZAPs", unit="batch", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total, "train ZAPs", "batch", enabled=progress, leave=True)
     history: list[float] = []
     step = 0
     try:
