@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..yamlio import load_yaml
 from .energy import ACTIONS, DEFAULT_PRESET, PRESETS, EnergyTable, preset
 
 DATAFLOWS = ("row_stationary", "output_stationary", "weight_stationary", "input_stationary")
@@ -402,8 +403,7 @@ def _check_cross(ctx: _Ctx, a: ArchConfig) -> None:
 
 
 def load_arch(path: str | Path) -> ArchConfig:
-    """Load an architecture YAML file (``yaml.safe_load``) and validate it."""
-    import yaml
+    """Load an architecture YAML file (safe types, bounded: :func:`zapsim.yamlio.load_yaml`) and validate it."""
 
     p = Path(path)
     if not p.is_file():
@@ -415,17 +415,7 @@ def load_arch(path: str | Path) -> ArchConfig:
             if close:
                 hint = f"; did you mean {parent / close[0]}?"
         raise ConfigError(f"{p}: no such architecture config file{hint}")
-    try:
-        d = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{p}: not valid YAML{where}: {problem}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not a text file ({exc.reason})") from None
+    d = load_yaml(p)
     return arch_from_dict(d, source=str(p))
 
 

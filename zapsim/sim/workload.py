@@ -45,6 +45,7 @@ from typing import Any
 
 from ..errors import ConfigError, ZapsimError
 from ..trace_format import TraceLayer, make_layer
+from ..yamlio import load_yaml, load_yaml_text
 
 YAML_KEYS = ("name", "kind", "c_in", "h_in", "w_in", "c_out", "kernel", "stride", "padding", "groups", "relu", "zap")
 SCALESIM_COLUMNS = (
@@ -89,11 +90,9 @@ def workload_name(path: str | Path) -> str:
     """The workload's model name: YAML ``name:`` if the file is a mapping with one, else the file stem."""
     p = Path(path)
     if p.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
         try:
-            d = yaml.safe_load(p.read_text())
-        except yaml.YAMLError:
+            d = load_yaml(p)
+        except ConfigError:
             d = None
         if isinstance(d, Mapping) and isinstance(d.get("name"), str):
             return d["name"]
@@ -122,15 +121,7 @@ def _item_lines(text: str) -> list[int]:
 
 
 def _load_yaml(p: Path, text: str) -> list[TraceLayer]:
-    import yaml
-
-    try:
-        d = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{p}: not valid YAML{where}: {problem}") from None
+    d = load_yaml_text(text, str(p))
     if isinstance(d, Mapping):
         extra = [k for k in d if k not in ("name", "layers", "description")]
         if extra:
