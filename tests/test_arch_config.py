@@ -284,7 +284,9 @@ def test_doc_lists_every_key_with_its_default():
     for row in field_docs():
         assert f"`{row['key']}`" in doc, f"docs/arch-config.md does not document {row['key']}"
         default = row["default"]
-        if isinstance(default, bool):
+        if default is None:
+            shown = "null"
+        elif isinstance(default, bool):
             shown = "true" if default else "false"
         else:
             shown = f"{default:g}" if isinstance(default, float) else str(default)
@@ -292,3 +294,79 @@ def test_doc_lists_every_key_with_its_default():
         assert f"`{shown}`" in line, f"docs/arch-config.md shows the wrong default for {row['key']}: {line}"
         want = f"| `{row['key']}` | {row['type']} | `{shown}` | {row['unit']} | {row['allowed']} | {row['doc']} |"
         assert line == want, f"docs/arch-config.md's row for {row['key']} drifted from the code:\n{line}\n{want}"
+
+
+def test_doc_key_table_is_the_generated_one():
+    from zapsim.sim.arch import KEYS_BEGIN, KEYS_END, keys_table
+
+    doc = (ROOT / "docs" / "arch-config.md").read_text()
+    block = doc.split(KEYS_BEGIN, 1)[1].split(KEYS_END, 1)[0].strip("\n")
+    assert block == keys_table(), "regenerate: python -m zapsim.sim.arch --write-docs docs/arch-config.md"
+
+
+def test_every_number_key_has_both_bounds_or_is_a_count():
+    """New keys carry a minimum and a maximum; the older counts and sizes have a minimum at least."""
+    for row in field_docs():
+        if row["type"] in ("int", "float"):
+            assert ">" in row["allowed"], row["key"]
+    for key in ("precision.ifmap_bits", "precision.weight_bits", "precision.psum_bits",
+                "dram.read_bandwidth_bytes_per_cycle", "dram.write_bandwidth_bytes_per_cycle",
+                "global_buffer.read_bandwidth_words_per_cycle", "global_buffer.write_bandwidth_words_per_cycle"):
+        row = next(r for r in field_docs() if r["key"] == key)
+        assert ">" in row["allowed"] and "<=" in row["allowed"] and row["allowed"].endswith("or null"), row
+
+
+@pytest.mark.parametrize("text, path, value, allowed", [
+    ("precision: {psum_bits: 0}", "precision.psum_bits", "0", "an integer >= 1 <= 64 or null"),
+    ("precision: {ifmap_bits: 65}", "precision.ifmap_bits", "65", "an integer >= 1 <= 64 or null"),
+    ("precision: {weight_bits: 8.0}", "precision.weight_bits", "8.0", "an integer >= 1 <= 64 or null"),
+    ("dram: {read_bandwidth_bytes_per_cycle: 0}", "dram.read_bandwidth_bytes_per_cycle", "0.0", "a number > 0 <= 1e+06 or null"),
+    ("dram: {write_bandwidth_bytes_per_cycle: 2000000}", "dram.write_bandwidth_bytes_per_cycle", "2000000.0",
+     "a number > 0 <= 1e+06 or null"),
+    ("global_buffer: {weight_bypass: 1}", "global_buffer.weight_bypass", "1", "true or false"),
+])
+def test_new_keys_are_checked(tmp_path, text, path, value, allowed):
+    msg = error_of(tmp_path, text + "\n")
+    assert f"{path} = {value}" in msg and msg.endswith(f"allowed: {allowed}"), msg
+
+
+def test_null_new_keys_take_the_shared_values(tmp_path):
+    a = load_arch(write(tmp_path, "word_bits: 12\nprecision: {ifmap_bits: ~, weight_bits: 8}\n"))
+    assert (a.tensor_bits("ifmap"), a.tensor_bits("weight"), a.tensor_bits("psum")) == (12, 8, 12)
+    assert not a.uniform_words and arch_from_dict({}).uniform_words
+    assert arch_from_dict(arch_to_dict(a), a.source) == a
+
+
+def test_per_tensor_energy_parses_and_is_checked(tmp_path):
+    a = load_arch(write(tmp_path, "energy: {per_tensor: {spad_read: {weight: 3}, dram_read: {ifmap: 150}}}\n"))
+    t = a.energy
+    assert t.cost("spad_read", "weight") == 3.0 and t.cost("spad_read", "ifmap") == t["spad_read"] == 1.0
+    assert t.cost("dram_read", "ifmap") == 150.0 and t.cost("dram_read", "weight") == 200.0
+    assert t.name == "eyeriss_normalized (modified)"
+    assert arch_from_dict(arch_to_dict(a), a.source) == a
+    assert "per_tensor" not in arch_to_dict(arch_from_dict({}))["energy"]  # results without it keep their keys
+    msg = error_of(tmp_path, "energy: {per_tensor: {mac: {psum: 1}}}\n")
+    assert "unknown key 'energy.per_tensor.mac'" in msg
+    msg = error_of(tmp_path, "energy: {per_tensor: {spad_read: {filter: 1}}}\n")
+    assert "unknown key 'energy.per_tensor.spad_read.filter'" in msg and "ifmap, weight, psum" in msg
+    msg = error_of(tmp_path, "energy: {per_tensor: {spad_read: {psum: -1}}}\n")
+    assert "energy.per_tensor.spad_read.psum = -1: out of range" in msg
+
+
+def test_weight_bypass_drops_the_weights_share_of_the_glb_bound(tmp_path):
+    pe = arch_from_dict({}).pe_array
+    assert min_glb_words("row_stationary", pe, weight_bypass=True) == 14 * (12 + 24)  # 504 of the 3192
+    # 504 words x 2 (double buffering) = 1008 words = 2016 bytes: fits with bypass, refused without
+    ok = load_arch(write(tmp_path, "global_buffer: {size_bytes: 2016, banks: 1, weight_bypass: true}\n"))
+    assert ok.glb_words == 1008
+    with pytest.raises(ConfigError, match="lower bound is 6384 words"):
+        load_arch(write(tmp_path, "global_buffer: {size_bytes: 2016, banks: 1}\n"))
+
+
+def test_glb_bound_in_bits_with_per_tensor_widths(tmp_path):
+    # rs bound by tensor: ifmap 14*12 = 168, weight 12*224 = 2688, psum 14*24 = 336 words;
+    # 8/8/16 bits -> 168*8 + 2688*8 + 336*16 = 28224 bits, doubled: 56448 bits = 7056 bytes
+    text = "precision: {ifmap_bits: 8, weight_bits: 8, psum_bits: 16}\nglobal_buffer: {banks: 1, size_bytes: %d}\n"
+    load_arch(write(tmp_path, text % 7056))
+    with pytest.raises(ConfigError, match="lower bound is 56448 bits"):
+        load_arch(write(tmp_path, text % 7055))

@@ -7,8 +7,10 @@ both read that metadata, and a test keeps the document in step with it.
 
 The YAML file mirrors the dataclasses: top-level scalars (``name``,
 ``clock_mhz``, ``word_bits``, ``dataflow``) and one mapping per section
-(``pe_array``, ``global_buffer``, ``noc``, ``dram``, ``zap_unit``,
-``sparsity``, ``systolic``, ``energy``).  Every section and key is optional.
+(``precision``, ``pe_array``, ``global_buffer``, ``noc``, ``dram``,
+``zap_unit``, ``sparsity``, ``systolic``, ``energy``).  Every section and
+key is optional; a key whose default is ``null`` (written ``None`` here)
+inherits another key's value, as its doc says.
 Unknown keys, wrong types and impossible values raise :class:`ConfigError`
 naming the file, the key path (``pe_array.rows``), the value and what is
 allowed.
@@ -26,7 +28,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..yamlio import load_yaml
-from .energy import ACTIONS, DEFAULT_PRESET, PRESETS, EnergyTable, preset
+from .energy import ACTIONS, DEFAULT_PRESET, PER_TENSOR_ACTIONS, PER_TENSOR_TENSORS, PRESETS, EnergyTable, preset
 
 DATAFLOWS = ("row_stationary", "output_stationary", "weight_stationary", "input_stationary")
 SYSTOLIC_DATAFLOWS = DATAFLOWS[1:]
@@ -41,10 +43,34 @@ ZAP_MIN_BUFFER_WORDS = 24
 
 
 def _f(default: Any, doc: str, unit: str = "", *, choices: tuple[str, ...] | None = None, minimum: float | None = None,
-       exclusive_min: bool = False, maximum: float | None = None) -> Any:
-    """A dataclass field whose metadata drives validation and documentation."""
-    meta = {"doc": doc, "unit": unit, "choices": choices, "min": minimum, "exclusive_min": exclusive_min, "max": maximum}
+       exclusive_min: bool = False, maximum: float | None = None, nullable: bool = False) -> Any:
+    """A dataclass field whose metadata drives validation and documentation.
+
+    ``nullable``: the key also takes ``null`` (YAML ``~`` / ``null``), meaning
+    "inherit", as ``doc`` says; its default is then usually None.
+    """
+    meta = {"doc": doc, "unit": unit, "choices": choices, "min": minimum, "exclusive_min": exclusive_min, "max": maximum,
+            "nullable": nullable}
     return field(default=default, metadata=meta)
+
+
+TENSORS = ("ifmap", "weight", "psum")
+# Upper bounds of the new keys: far beyond any real design, low enough that a
+# typo (an extra zero or three) is caught rather than simulated.
+MAX_BANDWIDTH_BYTES = 1e6
+MAX_BANDWIDTH_WORDS = 1e6
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Word width per tensor, where it differs from ``word_bits`` (Timeloop's per-dataspace ``datawidth``)."""
+
+    ifmap_bits: int | None = _f(None, "width of an activation word: ifmaps, and the ofmap written to DRAM "
+                                "(null: `word_bits`)", "bits", minimum=1, maximum=64, nullable=True)
+    weight_bits: int | None = _f(None, "width of a weight word (null: `word_bits`)", "bits", minimum=1, maximum=64,
+                                 nullable=True)
+    psum_bits: int | None = _f(None, "width of a partial sum on chip: psum scratchpad, NoC and GLB psums "
+                               "(null: `word_bits`)", "bits", minimum=1, maximum=64, nullable=True)
 
 
 @dataclass(frozen=True)
@@ -71,6 +97,17 @@ class GlobalBuffer:
     banks: int = _f(27, "independent banks (Eyeriss: 27 banks of 4 KiB); recorded and checked, but the engine models "
                     "the aggregate bandwidth, not bank conflicts", "banks", minimum=1)
     double_buffer: bool = _f(True, "half the GLB is filled from DRAM while the array works on the other half", "")
+    read_bandwidth_words_per_cycle: float | None = _f(
+        None, "words the GLB reads per cycle, on read ports of their own (null: reads and writes share "
+        "`bandwidth_words_per_cycle`)", "words/cycle", minimum=0, exclusive_min=True, maximum=MAX_BANDWIDTH_WORDS,
+        nullable=True)
+    write_bandwidth_words_per_cycle: float | None = _f(
+        None, "words the GLB writes per cycle, on write ports of their own (null: reads and writes share "
+        "`bandwidth_words_per_cycle`)", "words/cycle", minimum=0, exclusive_min=True, maximum=MAX_BANDWIDTH_WORDS,
+        nullable=True)
+    weight_bypass: bool = _f(False, "weights bypass the GLB: they go from DRAM straight to the PEs over the NoC "
+                             "(Timeloop's `bypass: [Weights]`), so every weight word the array receives is a DRAM "
+                             "read and none is a GLB access", "")
 
 
 @dataclass(frozen=True)
@@ -91,6 +128,14 @@ class DRAM:
                                           exclusive_min=True)
     zero_compression: bool = _f(False, "run-length zero compression of activations in DRAM (as Eyeriss does for ifmaps); "
                                 "ZAP's extra zeros shrink the traffic", "")
+    read_bandwidth_bytes_per_cycle: float | None = _f(
+        None, "DRAM read bandwidth on a channel of its own (null: reads and writes share "
+        "`bandwidth_bytes_per_cycle`)", "bytes/cycle", minimum=0, exclusive_min=True, maximum=MAX_BANDWIDTH_BYTES,
+        nullable=True)
+    write_bandwidth_bytes_per_cycle: float | None = _f(
+        None, "DRAM write bandwidth on a channel of its own (null: reads and writes share "
+        "`bandwidth_bytes_per_cycle`)", "bytes/cycle", minimum=0, exclusive_min=True, maximum=MAX_BANDWIDTH_BYTES,
+        nullable=True)
 
 
 @dataclass(frozen=True)
@@ -132,6 +177,7 @@ class Systolic:
 
 
 _SECTIONS: dict[str, type] = {
+    "precision": Precision,
     "pe_array": PEArray,
     "global_buffer": GlobalBuffer,
     "noc": NoC,
@@ -154,6 +200,7 @@ class ArchConfig:
     word_bits: int = _f(16, "width of one data word (activations, weights, partial sums); memory energies are per word",
                         "bits", minimum=1, maximum=64)
     dataflow: str = _f("row_stationary", "how a layer is mapped onto the array", "", choices=DATAFLOWS)
+    precision: Precision = field(default_factory=Precision, metadata={"doc": "word width per tensor", "unit": ""})
     pe_array: PEArray = field(default_factory=PEArray, metadata={"doc": "the PE array", "unit": ""})
     global_buffer: GlobalBuffer = field(default_factory=GlobalBuffer, metadata={"doc": "the global buffer", "unit": ""})
     noc: NoC = field(default_factory=NoC, metadata={"doc": "the network on chip", "unit": ""})
@@ -177,6 +224,16 @@ class ArchConfig:
         """Global-buffer capacity in words of ``word_bits``."""
         return (self.global_buffer.size_bytes * 8) // self.word_bits
 
+    def tensor_bits(self, tensor: str) -> int:
+        """Word width of ``tensor`` (ifmap, weight or psum): ``precision.<tensor>_bits``, else ``word_bits``."""
+        v = getattr(self.precision, f"{tensor}_bits")
+        return self.word_bits if v is None else v
+
+    @property
+    def uniform_words(self) -> bool:
+        """Every tensor has the width ``word_bits`` (the model then counts in words of it, as before per-tensor widths)."""
+        return all(self.tensor_bits(t) == self.word_bits for t in TENSORS)
+
     @property
     def is_systolic(self) -> bool:
         return self.dataflow in SYSTOLIC_DATAFLOWS
@@ -185,7 +242,7 @@ class ArchConfig:
 # --------------------------------------------------------------------------- working-set lower bound
 
 
-def min_glb_words(dataflow: str, pe: PEArray) -> int:
+def min_glb_words(dataflow: str, pe: PEArray, weight_bypass: bool = False) -> int:
     """A simple lower bound on the GLB words one mapping needs, independent of the layer.
 
     Row-stationary: one filter row set (every PE row's filter scratchpad
@@ -194,11 +251,28 @@ def min_glb_words(dataflow: str, pe: PEArray) -> int:
     psum_spad_words)``).  Systolic: one stationary tile (``rows * cols``
     words) plus one wavefront of each streamed operand (``rows + cols``).
     A GLB below this cannot feed even one pass of the array; with double
-    buffering it needs twice as much.
+    buffering it needs twice as much.  With ``weight_bypass`` the weights'
+    share (row-stationary: the filter row set; os: the weight wavefront
+    along the columns; ws: the stationary tile; is: the weight wavefront
+    along the rows) is not held in the GLB and is left out.
     """
+    return sum(min_glb_words_by_tensor(dataflow, pe, weight_bypass).values())
+
+
+def min_glb_words_by_tensor(dataflow: str, pe: PEArray, weight_bypass: bool = False) -> dict[str, int]:
+    """:func:`min_glb_words` split by tensor (ifmap, weight, psum), so each share can take its own word width."""
     if dataflow == "row_stationary":
-        return pe.rows * pe.weight_spad_words + pe.cols * (pe.ifmap_spad_words + pe.psum_spad_words)
-    return pe.rows * pe.cols + pe.rows + pe.cols
+        need = {"ifmap": pe.cols * pe.ifmap_spad_words, "weight": pe.rows * pe.weight_spad_words,
+                "psum": pe.cols * pe.psum_spad_words}
+    else:
+        tile, r, c = pe.rows * pe.cols, pe.rows, pe.cols
+        # (stationary operand, the operand streamed along the rows, the one along the columns)
+        need = {"output_stationary": {"psum": tile, "ifmap": r, "weight": c},
+                "weight_stationary": {"weight": tile, "ifmap": r, "psum": c},
+                "input_stationary": {"ifmap": tile, "weight": r, "psum": c}}[dataflow]
+    if weight_bypass:
+        need["weight"] = 0
+    return {t: need[t] for t in TENSORS}
 
 
 # --------------------------------------------------------------------------- parsing and validation
@@ -218,13 +292,18 @@ def _describe_allowed(f, tp: type) -> str:
         parts.append(f"{'>' if md.get('exclusive_min') else '>='} {lo:g}")
     if hi is not None:
         parts.append(f"<= {hi:g}")
+    if md.get("nullable"):
+        parts.append("or null")
     return " ".join(parts)
 
 
 def _field_type(cls: type, name: str) -> type:
     # `from __future__ import annotations` makes annotations strings; resolve the few we use.
     ann = cls.__annotations__[name]
-    return {"int": int, "float": float, "bool": bool, "str": str}[ann] if isinstance(ann, str) else ann
+    if isinstance(ann, str):
+        ann = ann.removesuffix(" | None")  # nullable keys: the metadata says so; the type is the rest
+        return {"int": int, "float": float, "bool": bool, "str": str}[ann]
+    return ann
 
 
 class _Ctx:
@@ -250,6 +329,8 @@ class _Ctx:
 def _check_value(ctx: _Ctx, path: str, value: Any, f, tp: type) -> Any:
     """Type-check and range-check one scalar; returns it converted (int -> float where a number is wanted)."""
     allowed = _describe_allowed(f, tp)
+    if value is None and f.metadata.get("nullable"):
+        return None
     if tp is bool:
         if not isinstance(value, bool):
             raise ctx.error(path, value, "wrong type", allowed)
@@ -312,7 +393,7 @@ def _parse_energy(ctx: _Ctx, raw: Any) -> EnergyTable:
         raw = {"preset": raw}
     if not isinstance(raw, Mapping):
         raise ctx.error("energy", raw, "wrong type", "a mapping with 'preset' and/or 'actions' (or a preset name)")
-    valid = ["preset", "actions", "name"]
+    valid = ["preset", "actions", "per_tensor", "name"]
     for key in raw:
         if key not in valid:
             raise ctx.unknown("energy", key, valid)
@@ -338,12 +419,41 @@ def _parse_energy(ctx: _Ctx, raw: Any) -> EnergyTable:
             raise ctx.error(path, value, "out of range", "a number >= 0 (pJ per action)")
         changed = changed or float(value) != pj[action]
         pj[action] = float(value)
+    per_tensor = _parse_per_tensor(ctx, raw.get("per_tensor"))
+    changed = changed or bool(per_tensor)
     name = raw.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise ctx.error("energy.name", name, "wrong type", "a non-empty string")
     if name is None:
         name = f"{base} (modified)" if changed else base
-    return EnergyTable(name, pj)
+    return EnergyTable(name, pj, per_tensor)
+
+
+def _parse_per_tensor(ctx: _Ctx, raw: Any) -> dict[str, dict[str, float]]:
+    """``energy.per_tensor``: {action: {tensor: pJ}} for the memory actions whose cost differs by tensor."""
+    if raw is None:
+        return {}
+    allowed = f"a mapping of {', '.join(PER_TENSOR_ACTIONS)} to {{{', '.join(PER_TENSOR_TENSORS)}: pJ}}"
+    if not isinstance(raw, Mapping):
+        raise ctx.error("energy.per_tensor", raw, "wrong type", allowed)
+    out: dict[str, dict[str, float]] = {}
+    for action, by_t in raw.items():
+        if action not in PER_TENSOR_ACTIONS:
+            raise ctx.unknown("energy.per_tensor", action, list(PER_TENSOR_ACTIONS))
+        if not isinstance(by_t, Mapping):
+            raise ctx.error(f"energy.per_tensor.{action}", by_t, "wrong type",
+                            f"a mapping of {', '.join(PER_TENSOR_TENSORS)} to pJ")
+        out[action] = {}
+        for tensor, v in by_t.items():
+            path = f"energy.per_tensor.{action}.{tensor}"
+            if tensor not in PER_TENSOR_TENSORS:
+                raise ctx.unknown(f"energy.per_tensor.{action}", tensor, list(PER_TENSOR_TENSORS))
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ctx.error(path, v, "wrong type", "a number >= 0 (pJ per word)")
+            if v < 0:
+                raise ctx.error(path, v, "out of range", "a number >= 0 (pJ per word)")
+            out[action][tensor] = float(v)
+    return {a: d for a, d in out.items() if d}
 
 
 def arch_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> ArchConfig:
@@ -380,19 +490,31 @@ def arch_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> ArchConfig:
 
 def _check_cross(ctx: _Ctx, a: ArchConfig) -> None:
     """Constraints that involve more than one key."""
-    need = min_glb_words(a.dataflow, a.pe_array)
+    bypass = a.global_buffer.weight_bypass
+    need = min_glb_words(a.dataflow, a.pe_array, bypass)
+    twice = ", twice one mapping for double buffering" if a.global_buffer.double_buffer else ""
     if a.global_buffer.double_buffer:
         need *= 2
-    if a.glb_words < need:
+    if a.uniform_words and a.glb_words < need:
         word_b = a.word_bits / 8
         raise ctx.error(
             "global_buffer.size_bytes", a.global_buffer.size_bytes,
             f"too small for one {a.dataflow} mapping on a {a.pe_array.rows}x{a.pe_array.cols} array "
             f"({a.glb_words} words of {a.word_bits} bits; the working-set lower bound is {need} words"
-            f"{', twice one mapping for double buffering' if a.global_buffer.double_buffer else ''}; "
-            "see docs/arch-config.md)",
+            f"{twice}; see docs/arch-config.md)",
             f">= {math.ceil(need * word_b)} bytes for this array, or a smaller array/scratchpads",
         )
+    if not a.uniform_words:  # per-tensor widths: the same bound, each tensor's share in its own width
+        by_t = min_glb_words_by_tensor(a.dataflow, a.pe_array, bypass)
+        need_bits = sum(n * a.tensor_bits(t) for t, n in by_t.items()) * (2 if a.global_buffer.double_buffer else 1)
+        if a.global_buffer.size_bytes * 8 < need_bits:
+            raise ctx.error(
+                "global_buffer.size_bytes", a.global_buffer.size_bytes,
+                f"too small for one {a.dataflow} mapping on a {a.pe_array.rows}x{a.pe_array.cols} array (the "
+                f"working-set lower bound is {need_bits} bits with ifmap/weight/psum words of "
+                f"{'/'.join(str(a.tensor_bits(t)) for t in TENSORS)} bits{twice}; see docs/arch-config.md)",
+                f">= {math.ceil(need_bits / 8)} bytes for this array, or a smaller array/scratchpads",
+            )
     if a.global_buffer.banks > a.glb_words:
         raise ctx.error("global_buffer.banks", a.global_buffer.banks,
                         f"more banks than the {a.glb_words}-word buffer has words", f"an integer 1..{a.glb_words}")
@@ -431,6 +553,8 @@ def arch_to_dict(arch: ArchConfig) -> dict[str, Any]:
         v = getattr(arch, f.name)
         if isinstance(v, EnergyTable):
             out[f.name] = {"name": v.name, "actions": {a: float(v.pj[a]) for a in ACTIONS}}
+            if v.per_tensor:  # only when used, so results without it keep their keys
+                out[f.name]["per_tensor"] = {a: dict(d) for a, d in v.per_tensor.items()}
         elif is_dataclass(v):
             out[f.name] = {g.name: getattr(v, g.name) for g in fields(v)}
         else:
@@ -453,6 +577,8 @@ def replace_arch(arch: ArchConfig, **dotted: Any) -> ArchConfig:
         if parts == ["global_buffer", "size_kb"]:  # the loader's convenience key works here too
             d["global_buffer"].pop("size_bytes", None)
         node = d
+        if parts[:2] == ["energy", "per_tensor"] and len(parts) == 4:  # created on first use
+            d["energy"].setdefault("per_tensor", {}).setdefault(parts[2], {})
         for i, part in enumerate(parts[:-1]):
             if not isinstance(node.get(part), dict):
                 raise ConfigError(f"{arch.source}: cannot replace '{key}': '{'.'.join(parts[: i + 1])}' is not a section")
@@ -467,7 +593,9 @@ def replace_arch(arch: ArchConfig, **dotted: Any) -> ArchConfig:
         # an edited table keeps the old name only if nothing changed
         old = arch.energy
         new_pj = d["energy"]["actions"]
-        if any(float(new_pj[a]) != old.pj[a] for a in ACTIONS if isinstance(new_pj.get(a), (int, float))):
+        new_per = d["energy"].get("per_tensor") or {}
+        if (any(float(new_pj[a]) != old.pj[a] for a in ACTIONS if isinstance(new_pj.get(a), (int, float)))
+                or new_per != {a: dict(v) for a, v in old.per_tensor.items()}):
             if not old.name.endswith("(modified)"):
                 d["energy"]["name"] = f"{old.name} (modified)"
     return arch_from_dict(d, source=arch.source)
@@ -490,3 +618,47 @@ def field_docs() -> list[dict[str, Any]]:
         elif f.name not in ("energy", "name", "source"):
             rows.append(one("", ArchConfig, f))
     return rows
+
+
+def _shown_default(default: Any) -> str:
+    if default is None:
+        return "null"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+KEYS_BEGIN = "<!-- keys table: generated by `python -m zapsim.sim.arch --write-docs docs/arch-config.md` -->"
+KEYS_END = "<!-- end of generated keys table -->"
+
+
+def keys_table() -> str:
+    """The markdown key table of ``docs/arch-config.md``, rendered from the field metadata."""
+    lines = ["| key | type | default | unit | allowed | meaning |", "|---|---|---|---|---|---|"]
+    for r in field_docs():
+        lines.append(f"| `{r['key']}` | {r['type']} | `{_shown_default(r['default'])}` | {r['unit']} | "
+                     f"{r['allowed']} | {r['doc']} |")
+    return "\n".join(lines)
+
+
+def write_keys_doc(path: str | Path) -> bool:
+    """Replace the generated key table between :data:`KEYS_BEGIN` and :data:`KEYS_END` in ``path``; True if it changed."""
+    p = Path(path)
+    text = p.read_text()
+    if KEYS_BEGIN not in text or KEYS_END not in text:
+        raise ConfigError(f"{p}: no generated key table (the markers {KEYS_BEGIN!r} and {KEYS_END!r})")
+    head, rest = text.split(KEYS_BEGIN, 1)
+    _, tail = rest.split(KEYS_END, 1)
+    new = f"{head}{KEYS_BEGIN}\n{keys_table()}\n{KEYS_END}{tail}"
+    if new != text:
+        p.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":  # python -m zapsim.sim.arch [--write-docs docs/arch-config.md]
+    import sys
+
+    if sys.argv[1:2] == ["--write-docs"] and len(sys.argv) == 3:
+        print(("updated " if write_keys_doc(sys.argv[2]) else "unchanged ") + sys.argv[2])
+    else:
+        print(keys_table())

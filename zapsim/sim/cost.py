@@ -1,7 +1,8 @@
 """Energy = action counts x the energy table, broken down by component and by tensor.
 
 Action counts come per tensor (``ifmap``, ``weight``, ``psum``, ``zap``);
-each count is multiplied by the table's pJ per action.  ``by_component``
+each count is multiplied by the table's pJ per action (its per-tensor
+entry where the table has one: :meth:`EnergyTable.cost`).  ``by_component``
 groups actions (mac = mac + mac_gated, spad = spad_read + spad_write,
 noc, glb = glb_read + glb_write, dram = dram_read + dram_write,
 zap = zap_mac + zap_buffer_access, leakage); ``by_tensor`` groups the same
@@ -36,7 +37,7 @@ def energy_breakdown(table, actions: dict[str, dict[str, float]]) -> dict:
         for action, n in counts.items():
             if action not in ACTIONS:
                 raise ValueError(f"unknown action {action!r}")
-            e = n * table[action]
+            e = n * table.cost(action, tensor)
             by_c[COMPONENT_OF[action]] = by_c[COMPONENT_OF[action]] + e
             by_t[tensor] = by_t[tensor] + e
     total = sum(by_t.values())

@@ -1,9 +1,12 @@
 """Energy per action (Accelergy's model): presets and user tables, in pJ.
 
 Energy of a run = sum over actions of (count x pJ per action).  Memory
-actions are per word of the architecture's ``word_bits``; ``leakage_cycle``
-is the whole chip's static energy per clock cycle.  Two presets ship (their
-derivations and sources are in ``docs/arch-config.md``):
+actions are per word (of the tensor's width: ``precision``, else
+``word_bits``); ``leakage_cycle`` is the whole chip's static energy per
+clock cycle.  A table may also give a memory action a different cost per
+tensor (``per_tensor``: Accelergy's separate ifmap / weight / psum
+scratchpads, say); :meth:`EnergyTable.cost` looks it up.  Two presets
+ship (their derivations and sources are in ``docs/arch-config.md``):
 
 ``eyeriss_normalized``
     Eyeriss' relative access costs (Chen et al., ISCA 2016, Fig. 1 / JSSC
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 
@@ -106,13 +109,23 @@ ABSOLUTE_65NM = {
 
 DEFAULT_PRESET = "eyeriss_normalized"
 
+# Actions that can cost differently per tensor (``EnergyTable.per_tensor``), and the tensors.
+PER_TENSOR_ACTIONS = ("spad_read", "spad_write", "noc_word", "glb_read", "glb_write", "dram_read", "dram_write")
+PER_TENSOR_TENSORS = ("ifmap", "weight", "psum")
+
 
 @dataclass(frozen=True)
 class EnergyTable:
-    """pJ per action for every action in :data:`ACTIONS`; ``table['mac']`` reads one."""
+    """pJ per action for every action in :data:`ACTIONS`; ``table['mac']`` reads one.
+
+    ``per_tensor[action][tensor]`` (optional) overrides ``pj[action]`` for one
+    tensor (actions in :data:`PER_TENSOR_ACTIONS`, tensors in
+    :data:`PER_TENSOR_TENSORS`); :meth:`cost` applies it.
+    """
 
     name: str
     pj: Mapping[str, float]
+    per_tensor: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [a for a in ACTIONS if a not in self.pj]
@@ -131,6 +144,35 @@ class EnergyTable:
                 raise ConfigError(f"energy table '{self.name}': {a} = {v!r}; allowed: a number >= 0 (pJ)")
         # Read-only and in ACTIONS order, so equal tables compare and hash equal.
         object.__setattr__(self, "pj", types.MappingProxyType({a: float(self.pj[a]) for a in ACTIONS}))
+        per: dict[str, Mapping[str, float]] = {}
+        for a, by_t in (self.per_tensor or {}).items():
+            if a not in PER_TENSOR_ACTIONS:
+                raise ConfigError(f"energy table '{self.name}': per_tensor action '{a}' cannot differ by tensor; "
+                                  f"allowed: {', '.join(PER_TENSOR_ACTIONS)}")
+            if not isinstance(by_t, Mapping):
+                raise ConfigError(f"energy table '{self.name}': per_tensor.{a} = {by_t!r}; allowed: a mapping of "
+                                  f"{', '.join(PER_TENSOR_TENSORS)} to pJ")
+            for t, v in by_t.items():
+                if t not in PER_TENSOR_TENSORS:
+                    raise ConfigError(f"energy table '{self.name}': per_tensor.{a}.{t}: unknown tensor; allowed: "
+                                      f"{', '.join(PER_TENSOR_TENSORS)}")
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v == float("inf"):
+                    raise ConfigError(f"energy table '{self.name}': per_tensor.{a}.{t} = {v!r}; allowed: a finite "
+                                      "number >= 0 (pJ)")
+            if by_t:
+                per[a] = types.MappingProxyType({t: float(by_t[t]) for t in PER_TENSOR_TENSORS if t in by_t})
+        object.__setattr__(self, "per_tensor", types.MappingProxyType({a: per[a] for a in PER_TENSOR_ACTIONS
+                                                                        if a in per}))
+
+    def cost(self, action: str, tensor: str | None = None) -> float:
+        """pJ of one ``action`` on ``tensor``: its ``per_tensor`` entry if there is one, else ``pj[action]``."""
+        by_t = self.per_tensor.get(action)
+        if by_t is not None and tensor in by_t:
+            return by_t[tensor]
+        return self[action]
+
+    def _per_tensor_items(self) -> tuple:
+        return tuple((a, tuple(sorted(d.items()))) for a, d in self.per_tensor.items())
 
     def __getitem__(self, action: str) -> float:
         try:
@@ -139,12 +181,13 @@ class EnergyTable:
             raise ConfigError(f"energy table '{self.name}': unknown action '{action}'; actions are {', '.join(ACTIONS)}") from None
 
     def __hash__(self) -> int:
-        return hash((self.name, tuple(self.pj[a] for a in ACTIONS)))
+        return hash((self.name, tuple(self.pj[a] for a in ACTIONS), self._per_tensor_items()))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, EnergyTable):
             return NotImplemented
-        return self.name == other.name and dict(self.pj) == dict(other.pj)
+        return (self.name == other.name and dict(self.pj) == dict(other.pj)
+                and self._per_tensor_items() == other._per_tensor_items())
 
 
 PRESETS: dict[str, dict[str, float]] = {

@@ -193,7 +193,7 @@ def _rs_core_batch(arch, layer: TraceLayer, in_masks, out_masks, comp_masks, zap
                         arch.zap_unit.skip_zero_inputs, arch.num_pes, 0], dtype=np.int64)
     chunk_map, n_chunks, z_need = m.zap_chunks()
     zfixed = zap_fixed_macs(arch, layer, i_s, chunk_map, n_chunks)
-    rlc_cfg = np.array([arch.dram.zero_compression, memory.RLC_RUN_BITS, memory.RLC_LEVEL_BITS, arch.word_bits,
+    rlc_cfg = np.array([arch.dram.zero_compression, memory.RLC_RUN_BITS, memory.RLC_LEVEL_BITS, arch.tensor_bits("ifmap"),
                         L.c_in * L.h_in * L.w_in, M * E * F], dtype=np.int64)
     res = engine.rs_layer_batch(n, inm, in_masks is not None, outm, out_masks is not None, compm, zap, i_s, ncs_a,
                                 ncs_c_gate, ncs_dense, m.geometry(), conv, in_mode if in_masks is not None else 0,
@@ -319,9 +319,10 @@ def _finish(arch, layer: TraceLayer, core: dict, zap: bool, batch: int) -> dict[
     glb_write = {"ifmap": np.full_like(compute, tile["ifmap_fill_words"]),
                  "weight": np.full_like(compute, tile["weight_words"]), "psum": noc_po}
     zap_glb = float(M * n_is)
-    dram_total = dram["ifmap"] + dram["weight"] + dram["psum"]
-    glb_total = sum(glb_read.values()) + sum(glb_write.values()) + zap_glb
-    stall = memory.stall_cycles(arch, compute, dram_total, glb_total, noc_i + noc_w + noc_po + noc_pi)
+    if arch.global_buffer.weight_bypass:  # weights go DRAM -> PEs: each word the array receives is a DRAM read
+        dram["weight"] = noc_w + 0.0
+        glb_read["weight"] = glb_write["weight"] = np.zeros_like(compute)
+    stall = memory.layer_stall_cycles(arch, compute, dram, glb_read, glb_write, zap_glb, noc_i + noc_w + noc_po + noc_pi)
     cycles = compute + stall
     pes = arch.num_pes
     r: dict[str, np.ndarray] = {
