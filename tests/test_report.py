@@ -189,30 +189,37 @@ def test_write_results_atomic_and_refuses_overwrite(tmp_path):
     written = write_results(hand_result(), out)
     assert sorted(p.name for p in written) == ["layers.csv", "results.json"]
     assert json.loads((out / "results.json").read_text()) == json.loads(results_json(hand_result()))
-    (out / "notes.txt").write_text("mine")
+    (out / "timeline_old.json").write_text("stale")
     with pytest.raises(ZapsimError, match="already exists and is not empty; pass --overwrite"):
         write_results(hand_result(), out)
     r = hand_result()
     r["workload"]["model"] = "other"
     write_results(r, out, overwrite=True)
     assert json.loads((out / "results.json").read_text())["workload"]["model"] == "other"
-    assert (out / "notes.txt").read_text() == "mine"  # never touches other files
-    assert sorted(p.name for p in out.iterdir()) == ["layers.csv", "notes.txt", "results.json"]  # no temporaries
+    # the directory is replaced whole: no stale file of the earlier run survives, no temporaries are left
+    assert sorted(p.name for p in out.iterdir()) == ["layers.csv", "results.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
     (tmp_path / "file").write_text("x")
     with pytest.raises(ZapsimError, match="is not a directory"):
         write_results(hand_result(), tmp_path / "file")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ZapsimError, match="does not hold a zapsim run result"):
+        write_results(hand_result(), mine, overwrite=True)  # --overwrite never replaces a directory of other files
+    assert (mine / "notes.txt").read_text() == "mine"
 
 
 def test_write_results_interrupted_leaves_nothing(tmp_path, monkeypatch):
-    import zapsim.sim.report as report
+    import zapsim.atomic as atomic
 
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report, "replace_into", boom)
+    monkeypatch.setattr(atomic, "publish_dir", boom)
     with pytest.raises(KeyboardInterrupt):
         write_results(hand_result(), tmp_path / "res")
-    assert list((tmp_path / "res").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary directory
 
 
 def test_header_tells_trace_from_layer_list(tmp_path):

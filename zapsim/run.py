@@ -58,15 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
                     help="simulation engine: " + "; ".join(f"{k}: {v}" for k, v in ENGINES.items())
                     + f" (default {DEFAULT_ENGINE})")
     ap.add_argument("--layers", action="store_true", help="also print a per-layer table for each operating point")
-    ap.add_argument("--out", metavar="DIR", default=None, help="write results.json and layers.csv into DIR")
+    ap.add_argument("--out", metavar="DIR", default=None, type=_out_arg,
+                    help="write results.json and layers.csv (and any timeline) as the directory DIR, all at once")
     ap.add_argument("--json", action="store_true", help="print the results JSON instead of the tables")
     ap.add_argument("--timeline", metavar="LAYER", default=None,
                     help="also record a per-PE timeline (busy/gated/idle/stalled) of this layer (name or index) "
                     "into --out, with a plot")
     ap.add_argument("--image", metavar="I", type=int, default=0, help="image index for --timeline (default 0)")
-    ap.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace an earlier run's --out directory (whole, once the new one is complete)")
+    ap.add_argument("--max-memory-gib", metavar="GIB", type=float, default=None,
+                    help="refuse a run estimated to need more memory (default $ZAPSIM_MAX_MEMORY_GIB or 16)")
+    ap.add_argument("--max-macs", metavar="N", type=float, default=None,
+                    help="refuse a run simulating more algorithmic MACs (default $ZAPSIM_MAX_MACS or 1e14)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
+
+
+def _out_arg(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("'' is an empty path; give a directory name")
+    return text
 
 
 def default_trace() -> Path:
@@ -130,6 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ZapsimError("--timeline: this build has no per-PE timeline recorder (zapsim.sim.timeline."
                               "layer_timeline); run without --timeline") from None
 
+    from .limits import check_run_budget
+
+    n_ops = 1 if trace is None else len({"dense", *(args.op or [o.id for o in trace.operating_points])})
+    check_run_budget(layers, num_ops=n_ops, images=1 if trace is None else (args.images or trace.num_images),
+                     trace_images=None if trace is None else trace.num_images, batch=args.batch,
+                     max_memory_gib=args.max_memory_gib, max_work_macs=args.max_macs, source=source)
+
     from .sim.simulate import simulate  # Numba: imported only once the inputs are known to be good
 
     _check_layers_map(arch, layers)
@@ -143,10 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if timeline_layer is not None:
         extra = _timeline_files(arch, layers, trace, timeline_layer, args.image, args.op)
     if out is not None:
-        written = write_results(result, out, overwrite=args.overwrite, extra=extra)
-        if args.timeline is not None:
-            _plot_timelines(out, [p for p in written if p.name.startswith("timeline_") and p.suffix == ".json"],
-                            args.overwrite)
+        # the timeline figures are drawn into the new directory before it replaces --out: all files or none
+        finish = (lambda tmp: _plot_timelines(tmp, extra)) if extra else None
+        write_results(result, out, overwrite=args.overwrite, extra=extra, finish=finish)
     if args.json:
         sys.stdout.write(results_json(result))
     else:
@@ -185,29 +203,32 @@ def _pick_layer(layers, key: str) -> int:
 
 def _timeline_files(arch, layers, trace, li: int, image: int, op_ids) -> dict[str, str]:
     """Per-PE timelines of one layer and image, one JSON per operating point (dense and the requested ops)."""
-    import json
-
+    from .jsonio import dumps_finite
+    from .safepath import safe_file_name
     from .sim.timeline import layer_timeline
 
     ops = ["dense"] if trace is None else list(dict.fromkeys(["dense", *(op_ids or [o.id for o in trace.operating_points])]))
     files = {}
     for oid in ops:
         tl = layer_timeline(arch, layers[li], trace=trace, layer_index=li, op_id=oid, image=image)
-        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in layers[li].name)
-        files[f"timeline_{safe}_{oid}.json"] = json.dumps(tl) + "\n"
+        # file names from a layer name and an op id, both from the trace: reduced to safe characters
+        name = f"timeline_{safe_file_name(layers[li].name)}_{safe_file_name(oid, 64)}.json"
+        files[name] = dumps_finite(tl, f"timeline of {name}") + "\n"
     return files
 
 
-def _plot_timelines(out: Path, paths: list[Path], overwrite: bool) -> None:
+def _plot_timelines(out: Path, files: dict[str, str]) -> None:
     import json
 
     from .plot import plot_pe_timeline, runs_to_matrix
 
-    for p in paths:
-        tl = json.loads(p.read_text())
+    for name, text in files.items():
+        if not (name.startswith("timeline_") and name.endswith(".json")):
+            continue
+        tl = json.loads(text)
         states = runs_to_matrix(tl["runs"], tl.get("cycles"))
-        plot_pe_timeline(states, out / p.stem, title=f"{tl.get('layer')} / {tl.get('op_id')}: per-PE timeline",
-                         phase_starts=tl.get("phase_starts"), overwrite=True)
+        plot_pe_timeline(states, out / name[: -len(".json")], title=f"{tl.get('layer')} / {tl.get('op_id')}: "
+                         "per-PE timeline", phase_starts=tl.get("phase_starts"), overwrite=True)
 
 
 def entry() -> None:

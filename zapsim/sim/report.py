@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import replace_into, temp_sibling
+from ..atomic import check_output_dir, write_dir_atomic
 from ..errors import ZapsimError
+from ..jsonio import dumps_finite
 
 SCHEMA = "zapsim-results"
 SCHEMA_VERSION = 1
@@ -287,8 +287,11 @@ def _jsonable(v: Any) -> Any:
 
 
 def results_json(result: Mapping[str, Any]) -> str:
-    """The results as indented JSON text (stable key order: as the engine built it)."""
-    return json.dumps(_jsonable(result), indent=1) + "\n"
+    """The results as indented JSON text (stable key order: as the engine built it).
+
+    A NaN or an infinity anywhere is refused (:class:`ZapsimError` naming its key path), never written.
+    """
+    return dumps_finite(_jsonable(result), "results", indent=1) + "\n"
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -330,43 +333,31 @@ def results_csv(result: Mapping[str, Any]) -> str:
     return buf.getvalue()
 
 
+def is_results_dir(path: Path) -> bool:
+    """Whether ``path`` holds an earlier run's output (a regular file ``results.json``), for ``--overwrite``."""
+    p = Path(path) / "results.json"
+    return p.is_file() and not p.is_symlink()
+
+
 def check_out_dir(out: Path, overwrite: bool) -> None:
-    """Refuse an existing, non-empty ``--out`` directory unless ``overwrite`` (checked before simulating)."""
-    if out.exists() and not out.is_dir():
-        raise ZapsimError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ZapsimError(f"--out {out} already exists and is not empty; pass --overwrite to replace its results "
-                          "or choose another directory")
+    """Check ``--out`` before simulating: it can be created, and an existing non-empty one is replaced only
+    with ``overwrite`` and only when it holds an earlier run's results (see :func:`zapsim.atomic.check_output_dir`)."""
+    check_output_dir(out, overwrite, "--out", looks_ours=is_results_dir, kind="zapsim run result (results.json)")
 
 
 def write_results(result: Mapping[str, Any], out: str | Path, overwrite: bool = False,
-                  extra: Mapping[str, str | bytes] | None = None) -> list[Path]:
-    """Write ``results.json`` and ``layers.csv`` (and ``extra`` files) into ``out``, each atomically.
+                  extra: Mapping[str, str | bytes] | None = None, finish=None) -> list[Path]:
+    """Write ``results.json`` and ``layers.csv`` (and ``extra`` files) as the directory ``out``, all at once.
 
-    Every file is first written completely under a temporary name; only when
-    all are written are they renamed into place, so an interrupted run
-    leaves no result file that looks finished.  Other files in ``out`` are
-    never touched.
+    The files are written into a temporary directory beside ``out`` which
+    then replaces ``out`` in one step (:func:`zapsim.atomic.write_dir_atomic`):
+    ``out`` holds either the earlier output, whole, or this one, whole, never
+    a mix and never stale files of an earlier run.  ``finish(tmp_dir)`` may
+    add files (figures) before the swap.  An existing non-empty ``out`` is
+    replaced only with ``overwrite``.
     """
     out = Path(out)
     check_out_dir(out, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str | bytes] = {"results.json": results_json(result), "layers.csv": results_csv(result)}
     files.update(extra or {})
-    temps: list[tuple[Path, Path]] = []
-    try:
-        for name, data in files.items():
-            target = out / name
-            tmp = temp_sibling(target, is_dir=False)
-            temps.append((tmp, target))
-            if isinstance(data, bytes):
-                tmp.write_bytes(data)
-            else:
-                tmp.write_text(data)
-        for tmp, target in temps:
-            replace_into(tmp, target, overwrite=True)
-    except BaseException:
-        for tmp, _ in temps:
-            tmp.unlink(missing_ok=True)
-        raise
-    return [t for _, t in temps]
+    return write_dir_atomic(out, files, overwrite=overwrite, what="--out", looks_ours=is_results_dir, finish=finish)
