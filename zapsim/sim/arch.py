@@ -26,7 +26,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, short
 from ..yamlio import load_yaml
 from .energy import ACTIONS, DEFAULT_PRESET, PER_TENSOR_ACTIONS, PER_TENSOR_TENSORS, PRESETS, EnergyTable, preset
 
@@ -59,6 +59,19 @@ TENSORS = ("ifmap", "weight", "psum")
 # typo (an extra zero or three) is caught rather than simulated.
 MAX_BANDWIDTH_BYTES = 1e6
 MAX_BANDWIDTH_WORDS = 1e6
+# Bounds of the older keys, for the same reason: what the simulator represents without overflow or
+# infinities (issue 12: rows 1e9, clock 1e-320 MHz, bandwidth 1e-300, a 10**30-byte GLB were accepted).
+MAX_ARRAY_SIDE = 4096  # PE rows or columns
+MAX_PE_MACS = 1024  # MACs per PE per cycle
+MAX_SPAD_WORDS = 1 << 20
+MAX_GLB_BYTES = 1 << 40
+MIN_RATE = 1e-3  # words or bytes per cycle
+# Every other number key: an integer is at most GENERIC_MAX_INT, a float at most GENERIC_MAX_FLOAT, and a
+# float that must be > 0 is at least GENERIC_MIN_POSITIVE, unless its metadata says otherwise.
+GENERIC_MAX_INT = 1 << 40
+GENERIC_MAX_FLOAT = 1e12
+GENERIC_MIN_POSITIVE = 1e-6
+MAX_ACTION_PJ = 1e6  # one action costing a microjoule is not a circuit
 
 
 @dataclass(frozen=True)
@@ -77,23 +90,24 @@ class Precision:
 class PEArray:
     """The processing-element array and each PE's scratchpads."""
 
-    rows: int = _f(12, "physical PE rows", "PEs", minimum=1)
-    cols: int = _f(14, "physical PE columns", "PEs", minimum=1)
-    macs_per_cycle: int = _f(1, "MACs one PE completes per cycle", "MACs/cycle", minimum=1)
+    rows: int = _f(12, "physical PE rows", "PEs", minimum=1, maximum=MAX_ARRAY_SIDE)
+    cols: int = _f(14, "physical PE columns", "PEs", minimum=1, maximum=MAX_ARRAY_SIDE)
+    macs_per_cycle: int = _f(1, "MACs one PE completes per cycle", "MACs/cycle", minimum=1, maximum=MAX_PE_MACS)
     ifmap_spad_words: int = _f(12, "ifmap scratchpad per PE (row-stationary: the sliding window of one ifmap row)",
-                               "words", minimum=1)
+                               "words", minimum=1, maximum=MAX_SPAD_WORDS)
     weight_spad_words: int = _f(224, "filter scratchpad per PE (row-stationary: filter rows of interleaved filters/channels)",
-                                "words", minimum=1)
-    psum_spad_words: int = _f(24, "partial-sum scratchpad per PE", "words", minimum=1)
+                                "words", minimum=1, maximum=MAX_SPAD_WORDS)
+    psum_spad_words: int = _f(24, "partial-sum scratchpad per PE", "words", minimum=1, maximum=MAX_SPAD_WORDS)
 
 
 @dataclass(frozen=True)
 class GlobalBuffer:
     """The on-chip global buffer (GLB) between DRAM and the array."""
 
-    size_bytes: int = _f(110592, "capacity (108 KiB for Eyeriss); `size_kb` (KiB) is accepted instead", "bytes", minimum=1)
+    size_bytes: int = _f(110592, "capacity (108 KiB for Eyeriss); `size_kb` (KiB) is accepted instead", "bytes", minimum=1,
+                         maximum=MAX_GLB_BYTES)
     bandwidth_words_per_cycle: float = _f(16.0, "words the GLB reads or writes per cycle, all banks together",
-                                          "words/cycle", minimum=0, exclusive_min=True)
+                                          "words/cycle", minimum=MIN_RATE, maximum=MAX_BANDWIDTH_WORDS)
     banks: int = _f(27, "independent banks (Eyeriss: 27 banks of 4 KiB); recorded and checked, but the engine models "
                     "the aggregate bandwidth, not bank conflicts", "banks", minimum=1)
     double_buffer: bool = _f(True, "half the GLB is filled from DRAM while the array works on the other half", "")
@@ -116,16 +130,16 @@ class NoC:
 
     multicast: bool = _f(True, "one GLB read can be delivered to many PEs (counts one NoC word per destination "
                          "group rather than per PE)", "")
-    bandwidth_words_per_cycle: float = _f(16.0, "words the NoC delivers per cycle", "words/cycle", minimum=0,
-                                          exclusive_min=True)
+    bandwidth_words_per_cycle: float = _f(16.0, "words the NoC delivers per cycle", "words/cycle", minimum=MIN_RATE,
+                                          maximum=MAX_BANDWIDTH_WORDS)
 
 
 @dataclass(frozen=True)
 class DRAM:
     """Off-chip memory."""
 
-    bandwidth_bytes_per_cycle: float = _f(8.0, "DRAM bandwidth in accelerator clock cycles", "bytes/cycle", minimum=0,
-                                          exclusive_min=True)
+    bandwidth_bytes_per_cycle: float = _f(8.0, "DRAM bandwidth in accelerator clock cycles", "bytes/cycle",
+                                          minimum=MIN_RATE, maximum=MAX_BANDWIDTH_BYTES)
     zero_compression: bool = _f(False, "run-length zero compression of activations in DRAM (as Eyeriss does for ifmaps); "
                                 "ZAP's extra zeros shrink the traffic", "")
     read_bandwidth_bytes_per_cycle: float | None = _f(
@@ -195,8 +209,8 @@ class ArchConfig:
     name: str = field(metadata={"doc": "a short name shown in reports (default: the file name without .yaml)", "unit": ""})
     source: str = field(metadata={"doc": "where the config came from (file path), used in messages; set by the loader",
                                   "unit": ""})
-    clock_mhz: float = _f(200.0, "clock frequency (converts cycles to seconds and frames/s)", "MHz", minimum=0,
-                          exclusive_min=True)
+    clock_mhz: float = _f(200.0, "clock frequency (converts cycles to seconds and frames/s)", "MHz", minimum=1e-3,
+                          maximum=1e5)
     word_bits: int = _f(16, "width of one data word (activations, weights, partial sums); memory energies are per word",
                         "bits", minimum=1, maximum=64)
     dataflow: str = _f("row_stationary", "how a layer is mapped onto the array", "", choices=DATAFLOWS)
@@ -282,16 +296,27 @@ def _type_name(tp: type) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
 
 
+def _bounds(f, tp: type) -> tuple[float | None, bool, float | None]:
+    """(minimum, minimum exclusive, maximum) of a number key: its metadata, else the generic bounds above."""
+    md = f.metadata
+    lo, excl, hi = md.get("min"), bool(md.get("exclusive_min")), md.get("max")
+    if tp in (int, float) and hi is None:
+        hi = GENERIC_MAX_INT if tp is int else GENERIC_MAX_FLOAT
+    if tp is float and lo == 0 and excl:
+        lo, excl = GENERIC_MIN_POSITIVE, False
+    return lo, excl, hi
+
+
 def _describe_allowed(f, tp: type) -> str:
     md = f.metadata
     if md.get("choices"):
         return "one of " + ", ".join(md["choices"])
     parts = [_type_name(tp)]
-    lo, hi = md.get("min"), md.get("max")
+    lo, excl, hi = _bounds(f, tp)
     if lo is not None:
-        parts.append(f"{'>' if md.get('exclusive_min') else '>='} {lo:g}")
+        parts.append(f"{'>' if excl else '>='} {lo:g}")
     if hi is not None:
-        parts.append(f"<= {hi:g}")
+        parts.append(f"<= {hi}" if tp is int else f"<= {hi:g}")
     if md.get("nullable"):
         parts.append("or null")
     return " ".join(parts)
@@ -313,14 +338,15 @@ class _Ctx:
         self.source = source
 
     def error(self, path: str, value: Any, problem: str, allowed: str | None = None) -> ConfigError:
-        msg = f"{self.source}: {path} = {value!r}: {problem}"
+        msg = f"{self.source}: {path} = {short(value)}: {problem}"
         if allowed:
             msg += f"; allowed: {allowed}"
         return ConfigError(msg)
 
     def unknown(self, path_prefix: str, key: Any, valid: list[str]) -> ConfigError:
         where = f"{path_prefix}.{key}" if path_prefix else str(key)
-        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        where = where if len(where) <= 80 else where[:80] + f"... ({len(where):,} characters)"
+        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6) if len(str(key)) <= 80 else []
         hint = f"; did you mean '{close[0]}'?" if close else ""
         section = f"in {path_prefix}" if path_prefix else "at the top level"
         return ConfigError(f"{self.source}: unknown key '{where}'{hint} (allowed {section}: {', '.join(valid)})")
@@ -351,8 +377,8 @@ def _check_value(ctx: _Ctx, path: str, value: Any, f, tp: type) -> Any:
         close = difflib.get_close_matches(str(value), md["choices"], n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ctx.error(path, value, "not a known value" + hint, allowed)
-    lo, hi = md.get("min"), md.get("max")
-    if lo is not None and (value < lo or (md.get("exclusive_min") and value == lo)):
+    lo, excl, hi = _bounds(f, tp)
+    if lo is not None and (value < lo or (excl and value == lo)):
         raise ctx.error(path, value, "out of range", allowed)
     if hi is not None and value > hi:
         raise ctx.error(path, value, "out of range", allowed)
@@ -415,8 +441,8 @@ def _parse_energy(ctx: _Ctx, raw: Any) -> EnergyTable:
             raise ctx.unknown("energy.actions", action, list(ACTIONS))
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ctx.error(path, value, "wrong type", "a number >= 0 (pJ per action)")
-        if value < 0:
-            raise ctx.error(path, value, "out of range", "a number >= 0 (pJ per action)")
+        if not 0 <= value <= MAX_ACTION_PJ:
+            raise ctx.error(path, value, "out of range", f"a number >= 0 <= {MAX_ACTION_PJ:g} (pJ per action)")
         changed = changed or float(value) != pj[action]
         pj[action] = float(value)
     per_tensor = _parse_per_tensor(ctx, raw.get("per_tensor"))
@@ -450,8 +476,8 @@ def _parse_per_tensor(ctx: _Ctx, raw: Any) -> dict[str, dict[str, float]]:
                 raise ctx.unknown(f"energy.per_tensor.{action}", tensor, list(PER_TENSOR_TENSORS))
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ctx.error(path, v, "wrong type", "a number >= 0 (pJ per word)")
-            if v < 0:
-                raise ctx.error(path, v, "out of range", "a number >= 0 (pJ per word)")
+            if not 0 <= v <= MAX_ACTION_PJ:
+                raise ctx.error(path, v, "out of range", f"a number >= 0 <= {MAX_ACTION_PJ:g} (pJ per word)")
             out[action][tensor] = float(v)
     return {a: d for a, d in out.items() if d}
 
@@ -472,8 +498,8 @@ def arch_from_dict(d: Mapping[str, Any], source: str = "<dict>") -> ArchConfig:
     name = d.get("name")
     if name is None:
         name = Path(source).stem if source and not source.startswith("<") else "unnamed"
-    if not isinstance(name, str) or not name.strip():
-        raise ctx.error("name", name, "wrong type", "a non-empty string")
+    if not isinstance(name, str) or not name.strip() or len(name) > 256:
+        raise ctx.error("name", name, "wrong type", "a non-empty string of at most 256 characters")
     kwargs["name"] = name
     kwargs["source"] = source  # a 'source' key in the dict (from arch_to_dict) is informational only
     for key, f in top_scalars.items():
