@@ -110,19 +110,35 @@ def _expanded_size(root: yaml.Node) -> int:
     return memo[id(root)]
 
 
+def _bounded_node(loader: _BoundedLoader) -> yaml.Node | None:
+    node = loader.get_single_node()
+    if node is None:
+        return None
+    n = _expanded_size(node)
+    if n > MAX_EXPANDED_NODES:
+        raise _Refused(None, f"its aliases expand to {n:,} nodes, more than {MAX_EXPANDED_NODES:,} "
+                       "(an alias bomb?); expand the aliases in the file")
+    return node
+
+
+def compose_yaml_text(text: str, source: str) -> yaml.Node | None:
+    """The YAML node tree of ``text`` (for line numbers in messages), with the bounds of :func:`load_yaml_text`."""
+    return _parse(text, source, construct=False)
+
+
 def load_yaml_text(text: str, source: str) -> Any:
     """Parse YAML ``text`` (from ``source``, used in messages) with the bounds above."""
+    return _parse(text, source, construct=True)
+
+
+def _parse(text: str, source: str, construct: bool) -> Any:
     if len(text) > MAX_BYTES:
         raise ConfigError(f"{source}: {len(text):,} bytes; a YAML file may hold at most {MAX_BYTES:,}")
     loader = _BoundedLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        n = _expanded_size(node)
-        if n > MAX_EXPANDED_NODES:
-            raise _Refused(None, f"its aliases expand to {n:,} nodes, more than {MAX_EXPANDED_NODES:,} "
-                           "(an alias bomb?); expand the aliases in the file")
+        node = _bounded_node(loader)
+        if node is None or not construct:
+            return node
         return loader.construct_document(node)
     except _Refused as e:
         where = f"{source}, line {e.line}" if e.line else source
@@ -134,6 +150,8 @@ def load_yaml_text(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: not valid YAML{where}: {str(problem)[:120]}") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to read") from None
+    except (ValueError, OverflowError) as e:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{source}: a value cannot be read ({str(e)[:120]})") from None
     finally:
         loader.dispose()
 

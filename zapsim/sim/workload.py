@@ -43,9 +43,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ZapsimError
+from .. import limits
+from ..errors import ConfigError, ZapsimError, short
 from ..trace_format import TraceLayer, make_layer
-from ..yamlio import load_yaml, load_yaml_text
+from ..yamlio import compose_yaml_text, load_yaml, load_yaml_text
+
+MAX_WORKLOAD_BYTES = 64 * 2**20
 
 YAML_KEYS = ("name", "kind", "c_in", "h_in", "w_in", "c_out", "kernel", "stride", "padding", "groups", "relu", "zap")
 SCALESIM_COLUMNS = (
@@ -65,8 +68,10 @@ def load_workload(path: str | Path) -> list[TraceLayer]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such workload file")
+    if p.stat().st_size > MAX_WORKLOAD_BYTES:
+        raise ConfigError(f"{p}: {p.stat().st_size:,} bytes; a workload file may hold at most {MAX_WORKLOAD_BYTES:,}")
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark (Excel's CSVs) is not part of the text
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not a text file ({exc.reason})") from None
     suffix = p.suffix.lower()
@@ -78,8 +83,13 @@ def load_workload(path: str | Path) -> list[TraceLayer]:
         raise ConfigError(f"{p}: unknown workload format '{p.suffix}'; allowed: .yaml/.yml (layer list) or .csv (SCALE-Sim topology)")
     if not layers:
         raise ConfigError(f"{p}: the workload has no layers")
+    if len(layers) > limits.MAX_LAYERS:
+        raise ConfigError(f"{p}: {len(layers):,} layers; at most {limits.MAX_LAYERS:,}")
     seen: dict[str, int] = {}
     for i, layer in enumerate(layers):
+        problem = limits.layer_problem(layer)
+        if problem:
+            raise ConfigError(f"{p}: layer {i} ({short(layer.name, 60)}): {problem}")
         if layer.name in seen:
             raise ConfigError(f"{p}: layer {i} name '{layer.name}' repeats layer {seen[layer.name]}; names must be unique")
         seen[layer.name] = i
@@ -107,8 +117,8 @@ def _item_lines(text: str) -> list[int]:
     import yaml
 
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+        node = compose_yaml_text(text, "workload")
+    except ZapsimError:
         return []
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
@@ -141,38 +151,39 @@ def _load_yaml(p: Path, text: str) -> list[TraceLayer]:
 
 def _int(where: str, key: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: {key} = {value!r}: wrong type; allowed: an integer >= {minimum}")
+        raise ConfigError(f"{where}: {key} = {short(value)}: wrong type; allowed: an integer >= {minimum}")
     if value < minimum:
-        raise ConfigError(f"{where}: {key} = {value!r}: out of range; allowed: an integer >= {minimum}")
+        raise ConfigError(f"{where}: {key} = {short(value)}: out of range; allowed: an integer >= {minimum}")
     return value
 
 
 def _pair(where: str, key: str, value: Any, minimum: int) -> tuple[int, int]:
     if isinstance(value, list):
         if len(value) != 2:
-            raise ConfigError(f"{where}: {key} = {value!r}: wrong length; allowed: an integer >= {minimum} or [h, w]")
+            raise ConfigError(f"{where}: {key} = {short(value)}: wrong length; allowed: an integer >= {minimum} or [h, w]")
         return (_int(where, f"{key}[0]", value[0], minimum), _int(where, f"{key}[1]", value[1], minimum))
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: {key} = {value!r}: wrong type; allowed: an integer >= {minimum} or [h, w]")
+        raise ConfigError(f"{where}: {key} = {short(value)}: wrong type; allowed: an integer >= {minimum} or [h, w]")
     v = _int(where, key, value, minimum)
     return (v, v)
 
 
 def _yaml_layer(entry: Any, where: str) -> TraceLayer:
     if not isinstance(entry, Mapping):
-        raise ConfigError(f"{where}: a layer must be a mapping of {', '.join(YAML_KEYS)}, got {entry!r}")
+        raise ConfigError(f"{where}: a layer must be a mapping of {', '.join(YAML_KEYS)}, got {short(entry)}")
     name = entry.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: name = {name!r}: a layer needs a non-empty string 'name'")
-    where = f"{where} ('{name}')"
+    if not isinstance(name, str) or not name or len(name) > limits.MAX_NAME_CHARS:
+        raise ConfigError(f"{where}: name = {short(name)}: a layer needs a non-empty string 'name' of at most "
+                          f"{limits.MAX_NAME_CHARS} characters")
+    where = f"{where} ({short(name, 60)})"
     for key in entry:
         if key not in YAML_KEYS:
-            close = difflib.get_close_matches(str(key), YAML_KEYS, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(str(key), YAML_KEYS, n=1, cutoff=0.6) if len(str(key)) <= 80 else []
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{where}: unknown key '{key}'{hint} (allowed: {', '.join(YAML_KEYS)})")
+            raise ConfigError(f"{where}: unknown key {short(key)}{hint} (allowed: {', '.join(YAML_KEYS)})")
     kind = entry.get("kind", "conv")
     if kind not in ("conv", "fc"):
-        raise ConfigError(f"{where}: kind = {kind!r}: not a known layer kind; allowed: one of conv, fc")
+        raise ConfigError(f"{where}: kind = {short(kind)}: not a known layer kind; allowed: one of conv, fc")
     for key in ("c_in", "c_out") + (("h_in",) if kind == "conv" else ()):
         if key not in entry:
             raise ConfigError(f"{where}: missing key '{key}' (an integer >= 1)")
@@ -182,7 +193,7 @@ def _yaml_layer(entry: Any, where: str) -> TraceLayer:
         # an fc layer is a 1x1 conv on a 1x1 map: any other shape is a mistake
         for key, fixed in (("h_in", 1), ("w_in", 1), ("kernel", 1), ("stride", 1), ("padding", 0), ("groups", 1)):
             if key in entry and entry[key] not in (fixed, [fixed, fixed]):
-                raise ConfigError(f"{where}: {key} = {entry[key]!r}: an fc layer is a 1x1 conv on a 1x1 map; "
+                raise ConfigError(f"{where}: {key} = {short(entry[key])}: an fc layer is a 1x1 conv on a 1x1 map; "
                                   f"allowed: {fixed} (or leave it out)")
         h_in = w_in = 1
         kernel, stride, padding, groups = (1, 1), (1, 1), (0, 0), 1
@@ -197,13 +208,13 @@ def _yaml_layer(entry: Any, where: str) -> TraceLayer:
             raise ConfigError(f"{where}: groups = {groups}: must divide c_in = {c_in} and c_out = {c_out}")
     relu = entry.get("relu", kind == "conv")
     if not isinstance(relu, bool):
-        raise ConfigError(f"{where}: relu = {relu!r}: wrong type; allowed: true or false")
+        raise ConfigError(f"{where}: relu = {short(relu)}: wrong type; allowed: true or false")
     zap = entry.get("zap")
     _check_output_size(where, h_in, w_in, kernel, padding)
     zkw: dict[str, Any] = {}
     if zap is not None:
         if kind == "fc":
-            raise ConfigError(f"{where}: zap = {zap!r}: the method puts no ZAP on fully connected layers; remove 'zap'")
+            raise ConfigError(f"{where}: zap = {short(zap)}: the method puts no ZAP on fully connected layers; remove 'zap'")
         from ..patterns import PATTERNS, pattern_matrix
 
         try:
@@ -216,7 +227,7 @@ def _yaml_layer(entry: Any, where: str) -> TraceLayer:
                 raise ZapsimError("wrong type")
         except ZapsimError as exc:
             raise ConfigError(
-                f"{where}: zap = {zap!r}: {exc}; allowed: one of {', '.join(PATTERNS)} or a 0/1 matrix such as [[1, 0], [0, 1]]"
+                f"{where}: zap = {short(zap)}: {exc}; allowed: one of {', '.join(PATTERNS)} or a 0/1 matrix such as [[1, 0], [0, 1]]"
             ) from None
     return make_layer(name, c_in, h_in, w_in, c_out, kernel=kernel, stride=stride, padding=padding, groups=groups,
                       kind=kind, relu=relu, **zkw)
