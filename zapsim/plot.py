@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -50,6 +49,7 @@ from .errors import ZapsimError, cli_main  # noqa: E402
 
 RESULTS_SCHEMA = "zapsim-results"
 RESULTS_SCHEMA_VERSION = 1
+MAX_RESULTS_BYTES = 512 * 2**20
 FORMATS = ("png", "pdf")
 
 # Energy components in stacking order (bottom to top) with fixed colours, so a
@@ -165,10 +165,11 @@ def load_results(path: str | Path) -> dict[str, Any]:
         p = cand
     if not p.is_file():
         raise ZapsimError(f"{p}: no such results file")
-    try:
-        res = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ZapsimError(f"{p}: not a zapsim results file (not valid JSON: {exc})") from None
+    from .jsonio import check_finite, loads_strict
+
+    # strict: NaN / Infinity (which a results file never holds) and duplicate keys are refused
+    res = loads_strict(p.read_bytes(), f"{p}: not a zapsim results file", max_bytes=MAX_RESULTS_BYTES)
+    check_finite(res, str(p))
     res = validate_results(res, str(p))
     res["_source"] = str(p)
     return res
@@ -789,7 +790,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(one curve per results file and threshold kind, Pareto front marked) and per-layer energy.",
     )
     ap.add_argument("results", nargs="+", help="results JSON files of `python -m zapsim.run` (or their directories)")
-    ap.add_argument("--out", default=None, help="output directory (default: plots/ beside the first results file)")
+    ap.add_argument("--out", default=None, type=_out_arg,
+                    help="output directory (default: plots/ beside the first results file)")
     ap.add_argument("--op", default=None, help="operating point shown beside dense in the per-layer figures "
                     "(default: lowest energy within 1 point of dense top-1)")
     ap.add_argument("--trace", nargs="+", default=None, metavar="DIR",
@@ -801,16 +803,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     results = [load_results(p) for p in args.results]
     out = Path(args.out) if args.out else Path(results[0]["_source"]).parent / "plots"
+    _check_out(out, args.overwrite)  # before drawing anything
     traces = None
     if args.trace:
         from .trace_format import read_trace
 
-        traces = [read_trace(t, verify=False) for t in args.trace]
+        traces = [read_trace(t, verify=True) for t in args.trace]  # a damaged trace is refused, not drawn
     only = [x.strip() for x in args.only.split(",")] if args.only else None
     for p in plot_all(results, out, overwrite=args.overwrite, op_id=args.op, traces=traces, only=only,
                       log=lambda m: print(m, file=sys.stderr)):
         print(p)
     return 0
+
+
+def _out_arg(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("'' is an empty path; give a directory name")
+    return text
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """``--out`` can take figures: creatable, a directory, and (without ``overwrite``) no figure already there."""
+    from .atomic import check_writable_parent
+
+    check_writable_parent(out, "--out")
+    if out.exists() and not out.is_dir():
+        raise ZapsimError(f"--out {out} exists and is not a directory")
+    if not overwrite and out.is_dir():
+        have = sorted(p.name for name in FIGURE_NAMES for p in out.glob(f"{name}*") if p.suffix in (".png", ".pdf"))
+        if have:
+            more = f" (and {len(have) - 1} more)" if len(have) > 1 else ""
+            raise ZapsimError(f"figure {out / have[0]} already exists{more}; pass --overwrite to replace the "
+                              "figures or choose another --out")
 
 
 def entry() -> None:
