@@ -29,6 +29,7 @@ def isolated(tmp_path, monkeypatch):
 
 def test_missing_weights_offline_says_where_and_how(isolated, monkeypatch):
     (isolated / "nowhere").mkdir()  # a data directory without the weights
+    (isolated / "nowhere" / "README").write_text("no weights here")  # (an empty one is refused outright)
     monkeypatch.setenv("ZAPSIM_DATA", str(isolated / "nowhere"))
     with pytest.raises(DataError) as e:
         data.find_weights("resnet20")

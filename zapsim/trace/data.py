@@ -67,11 +67,15 @@ def data_roots(explicit: str | Path | None = None) -> list[Path]:
     if explicit:
         if not Path(explicit).is_dir():
             raise DataError(f"--data {explicit}: no such directory")
+        if not any(Path(explicit).iterdir()):  # an empty directory is a mistake, not a reason to look elsewhere
+            raise DataError(f"--data {explicit}: the directory is empty")
         roots.append(Path(explicit))
     env = os.environ.get("ZAPSIM_DATA")
     if env:
         if not Path(env).is_dir():
             raise DataError(f"ZAPSIM_DATA={env}: no such directory; {SET_HINT}")
+        if not any(Path(env).iterdir()):
+            raise DataError(f"ZAPSIM_DATA={env}: the directory is empty; {SET_HINT}")
         roots.append(Path(env))
     roots += _fallback_roots()
     out: list[Path] = []
