@@ -216,6 +216,12 @@ def recover(path: Path) -> bool:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class TempDir:
     """A locked temporary directory beside ``target`` (``.NAME.tmp-XXXXXXXX``), for building an output whole.
 
@@ -227,6 +233,7 @@ class TempDir:
         self.target = Path(target)
         self.target.parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
+        os.chmod(self.path, 0o777 & ~_umask())  # mkdtemp makes it 0700; the output gets the usual permissions
         self._fd: int | None = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         _try_lock(self._fd)
 
