@@ -19,10 +19,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .bundled import bundled_configs, resolve_config
+from .bundled import default_trace as bundled_default_trace
 from .errors import ZapsimError, cli_main
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACE = Path("traces") / "default"
+MAX_NOTES = 30  # notes about a SCALE-Sim file printed before "... and N more"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         "algorithmic/actual/gated/skipped/ZAP.",
         epilog="Configs: arch_configs/*.yaml (docs/arch-config.md). Results JSON: docs/results-schema.md.",
     )
-    ap.add_argument("config", help="architecture YAML, e.g. arch_configs/eyeriss_like.yaml")
+    ap.add_argument("config", nargs="?", default=None,
+                    help="architecture: a YAML file (arch_configs/eyeriss_like.yaml), a bundled config by name "
+                    f"({', '.join(bundled_configs()) or 'eyeriss_like, ...'}), or a SCALE-Sim .cfg file")
+    ap.add_argument("--scalesim-cfg", metavar="FILE", default=None,
+                    help="a SCALE-Sim .cfg file as the architecture (each key mapped as docs/arch-config.md says; "
+                    "keys with no zapsim meaning are listed)")
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--trace", metavar="DIR", default=None,
                      help=f"trace directory (default: {DEFAULT_TRACE}, the bundled trace)")
@@ -70,17 +77,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def default_trace() -> Path:
-    """``traces/default`` under the current directory if there, else under the repository."""
+    """``traces/default`` under the current directory if there, else the bundled one (checkout or wheel)."""
     here = DEFAULT_TRACE
-    return here if here.is_dir() else REPO_ROOT / DEFAULT_TRACE
+    return here if here.is_dir() else bundled_default_trace()
+
+
+def _print_notes(notes: list[str]) -> None:
+    for n in notes[:MAX_NOTES]:
+        print(f"note: {n}", file=sys.stderr)
+    if len(notes) > MAX_NOTES:
+        print(f"note: ... and {len(notes) - MAX_NOTES} more", file=sys.stderr)
+
+
+def load_arch_arg(config: str | None, scalesim_cfg: str | None = None):
+    """The architecture named on the command line and the notes about it (a SCALE-Sim .cfg's unused keys)."""
+    from .sim.arch import load_arch
+
+    if config is not None and scalesim_cfg is not None:
+        raise ZapsimError("give either CONFIG or --scalesim-cfg FILE, not both")
+    if scalesim_cfg is not None or (config is not None and Path(config).suffix.lower() == ".cfg"):
+        from .sim.scalesim import load_scalesim_cfg
+
+        return load_scalesim_cfg(scalesim_cfg or config)
+    if config is None:
+        raise ZapsimError("give an architecture: CONFIG (a YAML file, a bundled name such as eyeriss_like, or a "
+                          "SCALE-Sim .cfg) or --scalesim-cfg FILE (see python -m zapsim.run --help)")
+    return load_arch(resolve_config(config)), []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .sim.arch import load_arch
     from .sim.report import check_out_dir, format_layers, format_summary, results_json, write_results
 
-    arch = load_arch(args.config)
+    arch, notes = load_arch_arg(args.config, args.scalesim_cfg)
+    _print_notes(notes)
     out = Path(args.out) if args.out else None
     if out is not None:
         check_out_dir(out, args.overwrite)  # before the (possibly long) simulation
@@ -98,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ZapsimError(f"{flag} applies to a trace; a --workload is dense (one operating point, no images)")
         layers = load_workload(args.workload)
         source, model = str(args.workload), workload_name(args.workload)
+        if Path(args.workload).suffix.lower() == ".csv":
+            from .sim.scalesim import read_topology
+
+            _print_notes(read_topology(args.workload).notes)
     else:
         from .trace_format import read_trace
 
