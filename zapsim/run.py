@@ -19,9 +19,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .bundled import bundled_configs, resolve_config
+from .bundled import bundled_configs
 from .bundled import default_trace as bundled_default_trace
 from .errors import ZapsimError, cli_main
+from .sim.arch_sources import load_arch_arg
 
 DEFAULT_TRACE = Path("traces") / "default"
 MAX_NOTES = 30  # notes about a SCALE-Sim file printed before "... and N more"
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--scalesim-cfg", metavar="FILE", default=None,
                     help="a SCALE-Sim .cfg file as the architecture (each key mapped as docs/arch-config.md says; "
                     "keys with no zapsim meaning are listed)")
+    ap.add_argument("--ert", metavar="FILE", default=None,
+                    help="price actions with an Accelergy ERT (ERT.yaml / ERT_summary.yaml) instead of the config's "
+                    "energy table; components are matched by name (docs/interop.md)")
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--trace", metavar="DIR", default=None,
                      help=f"trace directory (default: {DEFAULT_TRACE}, the bundled trace)")
@@ -89,28 +93,18 @@ def _print_notes(notes: list[str]) -> None:
         print(f"note: ... and {len(notes) - MAX_NOTES} more", file=sys.stderr)
 
 
-def load_arch_arg(config: str | None, scalesim_cfg: str | None = None):
-    """The architecture named on the command line and the notes about it (a SCALE-Sim .cfg's unused keys)."""
-    from .sim.arch import load_arch
-
-    if config is not None and scalesim_cfg is not None:
-        raise ZapsimError("give either CONFIG or --scalesim-cfg FILE, not both")
-    if scalesim_cfg is not None or (config is not None and Path(config).suffix.lower() == ".cfg"):
-        from .sim.scalesim import load_scalesim_cfg
-
-        return load_scalesim_cfg(scalesim_cfg or config)
-    if config is None:
-        raise ZapsimError("give an architecture: CONFIG (a YAML file, a bundled name such as eyeriss_like, or a "
-                          "SCALE-Sim .cfg) or --scalesim-cfg FILE (see python -m zapsim.run --help)")
-    return load_arch(resolve_config(config)), []
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .sim.report import check_out_dir, format_layers, format_summary, results_json, write_results
 
     arch, notes = load_arch_arg(args.config, args.scalesim_cfg)
-    _print_notes(notes)
+    if args.ert is not None:
+        import dataclasses
+
+        from .sim.accelergy import load_ert_table
+
+        arch = dataclasses.replace(arch, energy=load_ert_table(args.ert))
+    _print_notes([*notes, *arch.energy.notes])
     out = Path(args.out) if args.out else None
     if out is not None:
         check_out_dir(out, args.overwrite)  # before the (possibly long) simulation
