@@ -114,18 +114,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ZapsimError("--timeline writes its timeline and plot into --out DIR; give --out")
 
     trace = None
+    synthetic = None  # a workload's synthetic-mask parameters, when it states them
+    scratch = None  # the temporary directory holding a workload's synthetic trace
     if args.workload is not None:
+        from .sim.synthetic_workload import build_workload_trace, refuse_unmasked_zaps, synthetic_spec
         from .sim.workload import load_workload, workload_name
 
-        for flag, value in (("--op", args.op), ("--images", args.images)):
-            if value is not None:
-                raise ZapsimError(f"{flag} applies to a trace; a --workload is dense (one operating point, no images)")
         layers = load_workload(args.workload)
         source, model = str(args.workload), workload_name(args.workload)
+        synthetic = synthetic_spec(args.workload)
+        if synthetic is None:
+            refuse_unmasked_zaps(args.workload, layers)  # a zap: is simulated on stated masks or refused, never ignored
+            for flag, value in (("--op", args.op), ("--images", args.images)):
+                if value is not None:
+                    raise ZapsimError(f"{flag} applies to a trace; a --workload without synthetic masks is dense "
+                                      "(one operating point, no images)")
         if Path(args.workload).suffix.lower() == ".csv":
             from .sim.scalesim import read_topology
 
             _print_notes(read_topology(args.workload).notes)
+        if synthetic is not None:
+            import tempfile
+
+            from .trace_format import read_trace
+
+            scratch = tempfile.TemporaryDirectory(prefix="zapsim-synthetic-")
+            trace = _check_trace_args(args, read_trace(build_workload_trace(layers, synthetic, scratch.name)))
+            print(f"note: {args.workload}: simulated on SYNTHETIC masks (density {synthetic['density']:g}, correlation "
+                  f"{synthetic['correlation']:g} px, ZAP score noise {synthetic['noise']:g}, {synthetic['images']} "
+                  "image(s)), not a real network's activations", file=sys.stderr)
     else:
         from .trace_format import read_trace
 
@@ -134,17 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             hint = ("; the default trace ships with the repository (traces/default): pass --trace DIR or --workload FILE"
                     if args.trace is None else "")
             raise ZapsimError(f"--trace {tdir}: no such trace directory{hint}")
-        trace = read_trace(tdir)
-        ids = [o.id for o in trace.operating_points]
-        if "dense" not in ids:
-            raise ZapsimError(f"{tdir}: the trace has no 'dense' operating point to compare against (it has {', '.join(ids)})")
-        if args.op is not None:
-            args.op = list(dict.fromkeys(args.op))  # a repeated id runs once
-        for oid in args.op or []:
-            if oid not in ids:
-                raise ZapsimError(f"--op {oid}: no such operating point in {tdir}; it has {', '.join(ids)}")
-        if args.images is not None and not 1 <= args.images <= trace.num_images:
-            raise ZapsimError(f"--images {args.images}: the trace has {trace.num_images} image(s); allowed 1..{trace.num_images}")
+        trace = _check_trace_args(args, read_trace(tdir))
         layers = trace.layers
         source, model = str(tdir), None
     timeline_layer = _pick_layer(layers, args.timeline) if args.timeline is not None else None
@@ -166,10 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                       source=source, batch=args.batch, engine=args.engine)
     if model is not None:
         result["workload"]["model"] = model
+    if synthetic is not None:  # the masks came from the workload's synthetic: section, not from a trace on disk
+        result["workload"]["source"] = source
 
     extra: dict[str, str | bytes] = {}
     if timeline_layer is not None:
         extra = _timeline_files(arch, layers, trace, timeline_layer, args.image, args.op)
+    if scratch is not None:  # the synthetic trace has been read; a finalizer removes it on an error too
+        scratch.cleanup()
     if out is not None:
         written = write_results(result, out, overwrite=args.overwrite, extra=extra)
         if args.timeline is not None:
@@ -184,6 +195,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if out is not None:
             sys.stdout.write(f"\nwrote {out / 'results.json'} and {out / 'layers.csv'}\n")
     return 0
+
+
+def _check_trace_args(args, trace):
+    """--op and --images against the trace; the trace back."""
+    tdir = trace.path
+    ids = [o.id for o in trace.operating_points]
+    if "dense" not in ids:
+        raise ZapsimError(f"{tdir}: the trace has no 'dense' operating point to compare against (it has {', '.join(ids)})")
+    if args.op is not None:
+        args.op = list(dict.fromkeys(args.op))  # a repeated id runs once
+    for oid in args.op or []:
+        if oid not in ids:
+            raise ZapsimError(f"--op {oid}: no such operating point in {tdir}; it has {', '.join(ids)}")
+    if args.images is not None and not 1 <= args.images <= trace.num_images:
+        raise ZapsimError(f"--images {args.images}: the trace has {trace.num_images} image(s); allowed 1..{trace.num_images}")
+    return trace
 
 
 def _check_layers_map(arch, layers) -> None:

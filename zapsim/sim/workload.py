@@ -1,11 +1,14 @@
-"""Dense workloads: a list of layer shapes from YAML or a SCALE-Sim topology CSV.
+"""Workloads: a list of layer shapes from YAML, a SCALE-Sim topology CSV or an ONNX model.
 
 A workload file gives the simulator layers without a trace (every input
 treated as nonzero, no ZAP masks), e.g. to validate dense cycle counts
-against SCALE-Sim or the Eyeriss chip.  Two formats:
+against SCALE-Sim or the Eyeriss chip; a YAML workload whose layers have a
+``zap:`` must also state synthetic masks (``synthetic: {density,
+correlation, ...}``, :mod:`zapsim.sim.synthetic_workload`) or is refused.
+Three formats:
 
 YAML (``.yaml`` / ``.yml``): a list of layers, or a mapping ``{name: ...,
-layers: [...]}``.  Each layer::
+description: ..., synthetic: ..., layers: [...]}``.  Each layer::
 
     - name: conv2            # required, unique
       kind: conv             # conv (default) | fc
@@ -31,6 +34,9 @@ map, 3x3, stride 2: 28 here, 29 in SCALE-Sim).
 ``benchmarks/scalesim_side_by_side.py`` therefore gives SCALE-Sim the
 extent the convolution reads, (H_out - 1) * s + K.
 
+ONNX (``.onnx``, the ``onnx`` extra): the Conv and Gemm / MatMul nodes of
+a model, shapes by ONNX shape inference (:mod:`zapsim.sim.onnx_workload`).
+
 Every error names the file, the layer (YAML: its index, name and line; CSV:
 the line), the key or column, the value, and what is allowed.
 """
@@ -54,6 +60,10 @@ def load_workload(path: str | Path) -> list[TraceLayer]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such workload file")
+    if p.suffix.lower() == ".onnx":  # binary: its own reader (zapsim/sim/onnx_workload.py)
+        from .onnx_workload import load_onnx
+
+        return load_onnx(p)
     try:
         text = p.read_text()
     except UnicodeDecodeError as exc:
@@ -64,7 +74,8 @@ def load_workload(path: str | Path) -> list[TraceLayer]:
     elif suffix in (".yaml", ".yml"):
         layers = _load_yaml(p, text)
     else:
-        raise ConfigError(f"{p}: unknown workload format '{p.suffix}'; allowed: .yaml/.yml (layer list) or .csv (SCALE-Sim topology)")
+        raise ConfigError(f"{p}: unknown workload format '{p.suffix}'; allowed: .yaml/.yml (layer list), .csv "
+                          "(SCALE-Sim topology) or .onnx (an ONNX model, with the onnx extra)")
     if not layers:
         raise ConfigError(f"{p}: the workload has no layers")
     seen: dict[str, int] = {}
@@ -112,9 +123,10 @@ def _item_lines(text: str) -> list[int]:
 def _load_yaml(p: Path, text: str) -> list[TraceLayer]:
     d = load_yaml_text(text, str(p))
     if isinstance(d, Mapping):
-        extra = [k for k in d if k not in ("name", "layers", "description")]
+        extra = [k for k in d if k not in ("name", "layers", "description", "synthetic")]
         if extra:
-            raise ConfigError(f"{p}: unknown top-level key '{extra[0]}'; allowed: name, description, layers")
+            raise ConfigError(f"{p}: unknown top-level key '{extra[0]}'; allowed: name, description, layers, "
+                              "synthetic (zapsim/sim/synthetic_workload.py)")
         if "layers" not in d:
             raise ConfigError(f"{p}: a workload mapping needs a 'layers' list")
         d = d["layers"]
