@@ -475,15 +475,21 @@ def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) if isinstance(v, Mapping) else v for k, v in d.items()}
 
 
-if __name__ == "__main__":  # python -m zapsim.sim.scalesim CONFIG.cfg: print the equivalent zapsim YAML
+def main(argv=None) -> int:
+    """``python -m zapsim.sim.scalesim CONFIG.cfg``: print the equivalent zapsim YAML (its notes as comments)."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        print("usage: python -m zapsim.sim.scalesim CONFIG.cfg  (prints the equivalent zapsim architecture YAML)")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    sys.stdout.write(cfg_to_yaml(read_scalesim_cfg(argv[0])))
+    return 0
+
+
+if __name__ == "__main__":
     import sys
 
     from ..errors import cli_main
 
-    def _main(argv):
-        if len(argv) != 1:
-            raise ConfigError("usage: python -m zapsim.sim.scalesim CONFIG.cfg (prints the equivalent zapsim YAML)")
-        sys.stdout.write(cfg_to_yaml(read_scalesim_cfg(argv[0])))
-        return 0
-
-    sys.exit(cli_main(_main, sys.argv[1:]))
+    sys.exit(cli_main(main))
