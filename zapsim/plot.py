@@ -773,8 +773,8 @@ def plot_layer_energy(res: Mapping[str, Any], out_base: str | Path, op_id: str |
     if op is not None:
         handles += [Patch(facecolor="white", edgecolor="black", hatch="///", label="left: dense"),
                     Patch(facecolor="white", edgecolor="black", label="right: with ZAP")]
-    fig.legend(handles=handles, fontsize=LEGEND_PT, loc="outside upper center", ncol=min(len(handles), 8),
-               frameon=False)
+    fig.legend(handles=handles, fontsize=LEGEND_PT, loc="outside upper center",
+               ncol=len(handles) if len(handles) <= 7 else math.ceil(len(handles) / 2), frameon=False)
     ax.grid(True, axis="y", alpha=0.3)
     ax.grid(False, axis="x")
     return save_figure(fig, out_base, overwrite)
