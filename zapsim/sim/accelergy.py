@@ -95,6 +95,17 @@ def _num(path: Path, where: str, v: Any) -> float:
     return float(v)
 
 
+def _listed(p: Path, where: str, tables: list) -> list[tuple[Any, list]]:
+    """Accelergy 0.4's list of components ``[{name, actions: [{name, ...}]}]`` as (name, actions) pairs."""
+    items = []
+    for i, t in enumerate(tables):
+        if not isinstance(t, Mapping) or "name" not in t:
+            raise ConfigError(f"{p}: {where}[{i}]: a component needs a 'name' and 'actions'")
+        items.append((t["name"], [{"name": a.get("name"), "entries": a} if isinstance(a, Mapping) else a
+                                  for a in (t.get("actions") or [])]))
+    return items
+
+
 def read_ert(path: str | Path) -> dict[str, dict[str, float]]:
     """An ERT or ERT summary file as {component name: {action name: pJ per access}}."""
     p = Path(path)
@@ -111,12 +122,7 @@ def read_ert(path: str | Path) -> dict[str, dict[str, float]]:
             items = [(n, [{"name": a, "entries": e} for a, e in (acts or {}).items()] if isinstance(acts, Mapping)
                       else acts) for n, acts in items]
         elif isinstance(tables, list):  # 0.4: [{name, actions: [{name, arguments, energy}]}]
-            items = []
-            for i, t in enumerate(tables):
-                if not isinstance(t, Mapping) or "name" not in t:
-                    raise ConfigError(f"{p}: ERT.tables[{i}]: a table needs a 'name' and 'actions'")
-                items.append((t["name"], [{"name": a.get("name"), "entries": a} if isinstance(a, Mapping) else a
-                                          for a in (t.get("actions") or [])]))
+            items = _listed(p, "ERT.tables", tables)
         else:
             raise ConfigError(f"{p}: ERT.tables: expected a mapping (Accelergy 0.3) or a list (0.4)")
     else:
@@ -124,12 +130,7 @@ def read_ert(path: str | Path) -> dict[str, dict[str, float]]:
         tables = summ.get("table_summary") if isinstance(summ, Mapping) else None
         if not isinstance(tables, list):
             raise ConfigError(f"{p}: ERT_summary.table_summary: expected a list of components")
-        items = []
-        for i, t in enumerate(tables):
-            if not isinstance(t, Mapping) or "name" not in t:
-                raise ConfigError(f"{p}: ERT_summary.table_summary[{i}]: a component needs a 'name' and 'actions'")
-            items.append((t["name"], [{"name": a.get("name"), "entries": a} if isinstance(a, Mapping) else a
-                                      for a in (t.get("actions") or [])]))
+        items = _listed(p, "ERT_summary.table_summary", tables)
     if len(items) > MAX_COMPONENTS:
         raise ConfigError(f"{p}: {len(items)} components; at most {MAX_COMPONENTS}")
     for name, acts in items:

@@ -122,14 +122,7 @@ def read_topology(path: str | Path, text: str | None = None) -> Topology:
     """Read a SCALE-Sim topology CSV in any of its forms (module docstring) into layers and notes."""
     p = Path(path)
     if text is None:
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such topology file")
-        if p.stat().st_size > MAX_TOPOLOGY_BYTES:
-            raise ConfigError(f"{p}: {p.stat().st_size} bytes; a topology file may have at most {MAX_TOPOLOGY_BYTES}")
-        try:
-            text = p.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{p}: not a text file ({exc.reason})") from None
+        text = _read_bounded(p, "topology file", MAX_TOPOLOGY_BYTES)
     header: tuple[str, ...] | None = None
     form: str | None = None
     layers: list[TraceLayer] = []
@@ -144,6 +137,18 @@ def read_topology(path: str | Path, text: str | None = None) -> Topology:
     if not layers:
         raise ConfigError(f"{p}: the topology has no layers")
     return Topology(layers, form or "conv", notes)
+
+
+def _read_bounded(p: Path, what: str, limit: int) -> str:
+    """A text file of at most ``limit`` bytes (a UTF-8 byte-order mark dropped), or a ConfigError saying why not."""
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such {what}")
+    if p.stat().st_size > limit:
+        raise ConfigError(f"{p}: {p.stat().st_size} bytes; a {what} may have at most {limit}")
+    try:
+        return p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not a text file ({exc.reason})") from None
 
 
 def _form_of_row(p: Path, lineno: int, cells: list[str]) -> str:
@@ -341,15 +346,7 @@ def _cfg_parser(p: Path, text: str) -> configparser.RawConfigParser:
 def read_scalesim_cfg(path: str | Path) -> ScaleSimConfig:
     """Map a SCALE-Sim ``.cfg`` onto zapsim's architecture keys (table in ``docs/arch-config.md``)."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: no such SCALE-Sim config file")
-    if p.stat().st_size > MAX_CFG_BYTES:
-        raise ConfigError(f"{p}: {p.stat().st_size} bytes; a SCALE-Sim config may have at most {MAX_CFG_BYTES}")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not a text file ({exc.reason})") from None
-    cp = _cfg_parser(p, text)
+    cp = _cfg_parser(p, _read_bounded(p, "SCALE-Sim config file", MAX_CFG_BYTES))
     notes: list[str] = []
     got = {(sec.lower(), key): val.strip() for sec in cp.sections() for key, val in cp.items(sec)}
 
