@@ -60,7 +60,7 @@ def require_data() -> Path:
     root = os.environ.get("ZAPSIM_DATA")
     if not root:
         raise DataError("the studies trace real networks: set ZAPSIM_DATA to the data directory (README, 'Data'), "
-                        "e.g. export ZAPSIM_DATA=$(realpath ../shared/data)")
+                        "e.g. export ZAPSIM_DATA=/path/to/data")
     p = Path(root)
     if not p.is_dir():
         raise DataError(f"ZAPSIM_DATA={root} is not a directory")

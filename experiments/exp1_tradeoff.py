@@ -4,7 +4,7 @@ ResNet-20 and ResNet-56 on the exact CIFAR-10 images (1017), the four computed-f
 per-layer thresholds, simulated on ``eyeriss_like`` (row-stationary) and on a weight-stationary systolic array
 (``tpu_like_ws_32x32``).  Writes figures (PNG + PDF) and ``report.md`` under ``experiments/out/exp1/``.
 
-    export ZAPSIM_DATA=$(realpath ../shared/data)
+    export ZAPSIM_DATA=/path/to/data
     python experiments/exp1_tradeoff.py                 # the full study
     python experiments/exp1_tradeoff.py --images 64 --models resnet20 --patterns checkerboard   # smoke run
 """

@@ -6,7 +6,7 @@ gates or skips zero inputs (Eyeriss v1 gates, Cnvlutin skips) turns them into fu
 ignore, gate and skip; every configuration's dense and ZAP operating points are compared against one reference:
 dense, zero inputs ignored.  Writes figures and ``report.md`` under ``experiments/out/exp2/``.
 
-    export ZAPSIM_DATA=$(realpath ../shared/data)
+    export ZAPSIM_DATA=/path/to/data
     python experiments/exp2_input_sparsity.py
     python experiments/exp2_input_sparsity.py --images 64 --models resnet20    # smoke run
 """

@@ -6,7 +6,7 @@ the ZAP itself costs, and the net, against the layer's input and output channel 
 18 per output element against 9 * C_in for the layer's own, so its relative cost falls as 2 / C_in.  Writes
 figures and ``report.md`` under ``experiments/out/exp3/``.
 
-    export ZAPSIM_DATA=$(realpath ../shared/data)
+    export ZAPSIM_DATA=/path/to/data
     python experiments/exp3_per_layer.py
     python experiments/exp3_per_layer.py --images 64 --models resnet20 --archs eyeriss_like   # smoke run
 """

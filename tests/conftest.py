@@ -13,7 +13,7 @@ def zapsim_data() -> Path:
     """The real-data directory (``$ZAPSIM_DATA``), or skip the test saying how to provide it."""
     root = os.environ.get("ZAPSIM_DATA")
     if not root:
-        pytest.skip("needs real weights/images: set ZAPSIM_DATA to the shared data directory (e.g. ../shared/data)")
+        pytest.skip("needs real weights/images: set ZAPSIM_DATA to the shared data directory (README, 'Data')")
     path = Path(root)
     needed = [path / "weights" / "resnet20-12fca82f.th", path / "cifar10" / "cifar10_test_first1017.npz"]
     missing = [str(p) for p in needed if not p.is_file()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -186,7 +187,8 @@ def test_axis_labels_carry_units(tmp_path, monkeypatch, which):
     }
     fn, arg = calls[which]
     labels = _axes_labels(monkeypatch, fn, arg, tmp_path / which)
-    units = ("(%)", "(×", "(pJ)", "(nJ)", "(µJ)", "(percentage points)", "cycle", "(% of", "layer", "index", "/ dense")
+    units = ("(%)", "(×", "(pJ)", "(nJ)", "(µJ)", "(percentage points)", "cycle", "(% of", "layer", "index",
+             "dense energy", "MAC-equivalents)")
     for xl, yl in labels:
         assert xl and any(u in xl for u in units), xl
         # the y axis of the timeline's totals panel is shared with the heatmap (no own label)
@@ -348,4 +350,118 @@ def test_plot_all_with_traces_uses_channels_and_checks_count(tmp_path, monkeypat
 def test_min_top1_hides_points_and_says_so(tmp_path, monkeypatch):
     res = plot.validate_results(fake_results())  # top-1 91.5, 90.0, 85.0 (and dense 91.64)
     (xl, _), = _axes_labels(monkeypatch, plot.plot_energy_accuracy, {"x": res}, tmp_path / "e", min_top1=88.0)
-    assert xl == "top-1 accuracy (%); 1 operating point(s) below 88.0% not shown"
+    assert xl == ("top-1 accuracy (%); axis reversed: accuracy falls to the right\n"
+                  "1 operating point(s) below 88.0% not shown")
+
+
+# --------------------------------------------------------------------------- fronts, error bars, units, labels
+
+
+def _with_spread(res: dict, e_std: float = 40.0, c_std: float = 5.0, n_sim: int = 16) -> dict:
+    res = copy.deepcopy(res)
+    res["workload"]["num_images"] = n_sim
+    for op in res["operating_points"]:
+        op["total"]["energy_pj_std"] = e_std
+        op["total"]["cycles_std"] = c_std
+    return res
+
+
+def _capture(monkeypatch):
+    """Record (name, figure) of every figure saved."""
+    seen = []
+    orig = plot.save_figure
+
+    def spy(fig, out_base, overwrite=False):
+        seen.append((Path(out_base).name, fig))
+        return orig(fig, out_base, overwrite)
+
+    monkeypatch.setattr(plot, "save_figure", spy)
+    return seen
+
+
+def test_two_architectures_get_two_labelled_fronts_with_error_bars(tmp_path, monkeypatch):
+    from matplotlib.container import ErrorbarContainer
+
+    a = _with_spread(fake_results(arch="eyeriss_like"))
+    b = _with_spread(fake_results(points=((0.1, 0.916), (0.3, 0.91)), arch="tpu_like_ws_32x32"))
+    files = []
+    for name, r in (("a", a), ("b", b)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(r))
+        files.append(str(tmp_path / name))
+    seen = _capture(monkeypatch)
+    assert plot.main([*files, "--out", str(tmp_path / "plots"), "--only", "energy_accuracy,energy_accuracy_absolute"]) == 0
+    fig = dict(seen)["energy_accuracy"]
+    ax = fig.axes[0]
+    labels = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+    assert "Pareto front: eyeriss_like" in labels and "Pareto front: tpu_like_ws_32x32" in labels
+    assert "eyeriss_like" in labels and "tpu_like_ws_32x32" in labels
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 2 and all(c.has_xerr and c.has_yerr for c in bars)
+    # the bars are what the docstring says: top-1 binomial s.e. over 1017 images, energy s.e. over 16 images
+    base_e = a["operating_points"][0]["total"]["energy_pj"]["total"]
+    seg = bars[0].lines[2][1].get_segments()[0]  # the first point's y error bar
+    assert abs(seg[1][1] - seg[0][1]) == pytest.approx(2 * 40.0 / 4 / base_e)
+    xseg = bars[0].lines[2][0].get_segments()[0]
+    p = 0.9164  # the first uniform point's top-1 in fake_results
+    assert abs(xseg[1][0] - xseg[0][0]) == pytest.approx(2 * 100 * math.sqrt(p * (1 - p) / 1017), rel=1e-6)
+    assert "axis reversed" in ax.get_xlabel()
+    assert any(lab.startswith("bars: ±1 std. error (top-1 over 1017 eval. images, energy over 16 simulated")
+               for lab in labels)
+    # both tables in pJ: the absolute figure puts them on one axis
+    assert "energy_accuracy_absolute" in dict(seen)
+
+
+def test_mac_equivalent_tables_are_labelled_so_and_get_no_absolute_axis(tmp_path, monkeypatch):
+    a, b = _with_spread(fake_results(arch="a")), _with_spread(fake_results(arch="b"))
+    a["arch"]["energy"] = {"name": "eyeriss_normalized", "unit": "MAC-equivalent"}
+    seen = _capture(monkeypatch)
+    plot.plot_all([plot.validate_results(a), plot.validate_results(b)], tmp_path,
+                  only=("energy_accuracy", "energy_accuracy_absolute", "layer_energy"))
+    names = dict(seen)
+    assert "energy_accuracy_absolute" not in names
+    assert "MAC-equivalents" in names["layer_energy_a"].axes[0].get_ylabel()
+    assert "MAC-eq" not in names["layer_energy_b"].axes[0].get_ylabel()
+    with pytest.raises(ZapsimError, match="every series in pJ"):
+        plot.plot_energy_accuracy_absolute({"a": a, "b": b}, tmp_path / "x")
+
+
+def test_dense_only_result_gets_its_layer_figure(tmp_path, monkeypatch):
+    res = fake_results()
+    res["operating_points"] = res["operating_points"][:1]
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "results.json").write_text(json.dumps(res))
+    seen = _capture(monkeypatch)
+    assert plot.main([str(tmp_path / "r"), "--out", str(tmp_path / "p")]) == 0
+    assert [n for n, _ in seen] == ["layer_energy"]
+    assert "dense" in seen[0][1].axes[0].get_title()
+    with pytest.raises(ZapsimError, match="nothing drawn"):
+        plot.main([str(tmp_path / "r"), "--out", str(tmp_path / "q"), "--only", "energy_accuracy"])
+
+
+@pytest.mark.parametrize("names, labels, caption", [
+    (["conv1", "conv2", "fc8"], ["conv1", "conv2", "fc8"], "layer"),
+    (["conv1", "layer1.0.conv1", "layer3.2.conv2", "linear"], ["c1", "1.0.c1", "3.2.c2", "fc"],
+     "layer (layerS.B.x = S.B.x; convK = cK; linear = fc)"),
+    (["features.0", "features.3", "classifier"], ["f.0", "f.3", "fc"], "layer (classifier = fc; features. = f.)"),
+    (["layer1.conv1", "1.conv1"], ["layer1.conv1", "1.conv1"], "layer"),  # shortening would merge two: kept
+    (["layer2.0.downsample.0"], ["2.0.ds0"], "layer (layerS.B.x = S.B.x; downsample = ds)"),
+])
+def test_layer_captions_come_from_the_names(names, labels, caption):
+    assert plot.layer_labels(names) == (labels, caption)
+
+
+def test_top1_standard_error_by_hand():
+    assert plot.top1_stderr({"accuracy": {"top1": 0.9, "num_images": 100}}) == pytest.approx(3.0)
+    assert math.isnan(plot.top1_stderr({"accuracy": {"top1": 0.9}}))
+
+
+def test_two_series_figures_are_byte_identical(tmp_path):
+    a = plot.validate_results(_with_spread(fake_results(arch="x")))
+    b = plot.validate_results(_with_spread(fake_results(points=((0.1, 0.916),), arch="y")))
+    only = ("energy_accuracy", "layer_gain")
+    p1 = plot.plot_all([a, b], tmp_path / "1", only=only)
+    p2 = plot.plot_all([a, b], tmp_path / "2", only=only)
+    assert [p.name for p in p1] == [p.name for p in p2] and len(p1) == 6
+    for x, y in zip(p1, p2):
+        assert x.read_bytes() == y.read_bytes(), x.name

@@ -226,8 +226,49 @@ def test_header_tells_trace_from_layer_list(tmp_path):
     r = hand_result()
     assert "workload  toynet from traces/toy (trace), 2 image(s)" in format_summary(r)
     r["workload"]["synthetic"] = True
-    assert "(synthetic trace), 2 image(s)" in format_summary(r)
+    assert "(synthetic trace, SYNTHETIC masks), 2 image(s)" in format_summary(r)
+    r["workload"]["synthetic_params"] = {"density": 0.4, "correlation": 2.0, "noise": 0.3}
+    assert "(synthetic trace, SYNTHETIC masks: density 0.4, correlation 2 px, ZAP score noise 0.3)" in format_summary(r)
     wl = tmp_path / "layers.yaml"
     wl.write_text("[]")
-    r["workload"].update(source=str(wl), model="layers", num_images=1, synthetic=False)
+    r["workload"].update(source=str(wl), model="layers", num_images=1)
+    assert f"workload  layers from {wl} (layer list, SYNTHETIC masks: density 0.4" in format_summary(r)
+    r["workload"].update(synthetic=False)
     assert f"workload  layers from {wl} (layer list, dense)" in format_summary(r)
+
+
+def test_energy_columns_name_the_tables_unit():
+    r = hand_result()
+    r["arch"]["energy"]["unit"] = "MAC-equivalent"
+    text = format_summary(r) + format_layers(r)
+    assert "energy [M MAC-eq]" in text and "MAC-eq/alg MAC" in text and "[uJ]" not in text and "in MAC-equivalent" in text
+    r["arch"]["energy"]["unit"] = "pJ"
+    text = format_summary(r) + format_layers(r)
+    assert "energy [uJ]" in text and "pJ/alg MAC" in text and "MAC-eq" not in text
+
+
+def test_csv_rows_carry_the_run_and_concatenate():
+    r = hand_result()
+    r["workload"].update(pattern="checkerboard", batch=4)
+    rows = list(csv.DictReader(io.StringIO(results_csv(r))))
+    assert all((row["arch"], row["model"], row["pattern"], row["batch"]) == ("toy", "toynet", "checkerboard", "4")
+               for row in rows)
+    assert {row["op_id"]: row["top1"] for row in rows if row["name"] == "total"} == \
+        {op["id"]: repr(float(op["accuracy"]["top1"])) if op.get("accuracy") else "" for op in r["operating_points"]}
+    header = results_csv(r).splitlines()[0].split(",")
+    from zapsim.sim.report import RUN_COLUMNS
+
+    assert header[:len(RUN_COLUMNS) + 4] == [*RUN_COLUMNS, "op_id", "op_label", "op_kind", "top1"]
+
+
+def test_schema_doc_names_every_run_column():
+    from pathlib import Path
+
+    from zapsim.sim.report import RUN_COLUMNS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "results-schema.md").read_text()
+    header = results_csv(hand_result()).splitlines()[0].split(",")
+    ident = header[:header.index("name")]
+    assert ident == [*RUN_COLUMNS, "op_id", "op_label", "op_kind", "top1"]
+    for col in ident:
+        assert f"`{col}`" in doc, f"docs/results-schema.md does not describe the layers.csv column {col}"

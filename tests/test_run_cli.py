@@ -196,7 +196,7 @@ def test_missing_default_trace_says_how_to_proceed(capsys, tmp_path, monkeypatch
     import zapsim.run as run_mod
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(run_mod, "REPO_ROOT", tmp_path / "repo")
+    monkeypatch.setattr(run_mod, "bundled_default_trace", lambda: tmp_path / "repo" / "traces" / "default")
     rc, _, err = run([EYERISS], capsys)
     assert rc == 2 and "no such trace directory" in err and "pass --trace DIR or --workload FILE" in err
 

@@ -2,8 +2,8 @@
 
 A pattern is a periodic binary matrix P anchored at (0, 0): P = 1 marks an
 output computed first (set I_s), P = 0 one whose value is predicted (I_t).
-The four patterns of the reference work are built in (see
-``../shared/docs/zap-method.md``); a user may give any 0/1 matrix.
+The four patterns of the reference work (Shomron et al., ECCV 2020) are
+built in; a user may give any 0/1 matrix.
 """
 
 from __future__ import annotations

@@ -19,10 +19,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .bundled import bundled_configs
+from .bundled import default_trace as bundled_default_trace
 from .errors import ZapsimError, cli_main
+from .sim.arch_sources import load_arch_arg
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACE = Path("traces") / "default"
+MAX_NOTES = 30  # notes about a SCALE-Sim file printed before "... and N more"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         "algorithmic/actual/gated/skipped/ZAP.",
         epilog="Configs: arch_configs/*.yaml (docs/arch-config.md). Results JSON: docs/results-schema.md.",
     )
-    ap.add_argument("config", help="architecture YAML, e.g. arch_configs/eyeriss_like.yaml")
+    ap.add_argument("config", nargs="?", default=None,
+                    help="architecture: a YAML file (arch_configs/eyeriss_like.yaml), a bundled config by name "
+                    f"({', '.join(bundled_configs()) or 'eyeriss_like, ...'}), or a SCALE-Sim .cfg file")
+    ap.add_argument("--scalesim-cfg", metavar="FILE", default=None,
+                    help="a SCALE-Sim .cfg file as the architecture (each key mapped as docs/arch-config.md says; "
+                    "keys with no zapsim meaning are listed)")
+    ap.add_argument("--ert", metavar="FILE", default=None,
+                    help="price actions with an Accelergy ERT (ERT.yaml / ERT_summary.yaml) instead of the config's "
+                    "energy table; components are matched by name (docs/interop.md)")
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--trace", metavar="DIR", default=None,
                      help=f"trace directory (default: {DEFAULT_TRACE}, the bundled trace)")
@@ -82,17 +93,30 @@ def _out_arg(text: str) -> str:
 
 
 def default_trace() -> Path:
-    """``traces/default`` under the current directory if there, else under the repository."""
+    """``traces/default`` under the current directory if there, else the bundled one (checkout or wheel)."""
     here = DEFAULT_TRACE
-    return here if here.is_dir() else REPO_ROOT / DEFAULT_TRACE
+    return here if here.is_dir() else bundled_default_trace()
+
+
+def _print_notes(notes: list[str]) -> None:
+    for n in notes[:MAX_NOTES]:
+        print(f"note: {n}", file=sys.stderr)
+    if len(notes) > MAX_NOTES:
+        print(f"note: ... and {len(notes) - MAX_NOTES} more", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .sim.arch import load_arch
     from .sim.report import check_out_dir, format_layers, format_summary, results_json, write_results
 
-    arch = load_arch(args.config)
+    arch, notes = load_arch_arg(args.config, args.scalesim_cfg)
+    if args.ert is not None:
+        import dataclasses
+
+        from .sim.accelergy import load_ert_table
+
+        arch = dataclasses.replace(arch, energy=load_ert_table(args.ert))
+    _print_notes([*notes, *arch.energy.notes])
     out = Path(args.out) if args.out else None
     if out is not None:
         check_out_dir(out, args.overwrite)  # before the (possibly long) simulation
@@ -102,14 +126,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ZapsimError("--timeline writes its timeline and plot into --out DIR; give --out")
 
     trace = None
+    synthetic = None  # a workload's synthetic-mask parameters, when it states them
+    scratch = None  # the temporary directory holding a workload's synthetic trace
     if args.workload is not None:
+        from .sim.synthetic_workload import build_workload_trace, refuse_unmasked_zaps, synthetic_spec
         from .sim.workload import load_workload, workload_name
 
-        for flag, value in (("--op", args.op), ("--images", args.images)):
-            if value is not None:
-                raise ZapsimError(f"{flag} applies to a trace; a --workload is dense (one operating point, no images)")
         layers = load_workload(args.workload)
         source, model = str(args.workload), workload_name(args.workload)
+        synthetic = synthetic_spec(args.workload)
+        if synthetic is None:
+            refuse_unmasked_zaps(args.workload, layers)  # a zap: is simulated on stated masks or refused, never ignored
+            for flag, value in (("--op", args.op), ("--images", args.images)):
+                if value is not None:
+                    raise ZapsimError(f"{flag} applies to a trace; a --workload without synthetic masks is dense "
+                                      "(one operating point, no images)")
+        if Path(args.workload).suffix.lower() == ".csv":
+            from .sim.scalesim import read_topology
+
+            _print_notes(read_topology(args.workload).notes)
+        if synthetic is not None:
+            import tempfile
+
+            from .trace_format import read_trace
+
+            scratch = tempfile.TemporaryDirectory(prefix="zapsim-synthetic-")
+            trace = _check_trace_args(args, read_trace(build_workload_trace(layers, synthetic, scratch.name)))
+            print(f"note: {args.workload}: simulated on SYNTHETIC masks (density {synthetic['density']:g}, correlation "
+                  f"{synthetic['correlation']:g} px, ZAP score noise {synthetic['noise']:g}, {synthetic['images']} "
+                  "image(s)), not a real network's activations", file=sys.stderr)
     else:
         from .trace_format import read_trace
 
@@ -118,17 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             hint = ("; the default trace ships with the repository (traces/default): pass --trace DIR or --workload FILE"
                     if args.trace is None else "")
             raise ZapsimError(f"--trace {tdir}: no such trace directory{hint}")
-        trace = read_trace(tdir)
-        ids = [o.id for o in trace.operating_points]
-        if "dense" not in ids:
-            raise ZapsimError(f"{tdir}: the trace has no 'dense' operating point to compare against (it has {', '.join(ids)})")
-        if args.op is not None:
-            args.op = list(dict.fromkeys(args.op))  # a repeated id runs once
-        for oid in args.op or []:
-            if oid not in ids:
-                raise ZapsimError(f"--op {oid}: no such operating point in {tdir}; it has {', '.join(ids)}")
-        if args.images is not None and not 1 <= args.images <= trace.num_images:
-            raise ZapsimError(f"--images {args.images}: the trace has {trace.num_images} image(s); allowed 1..{trace.num_images}")
+        trace = _check_trace_args(args, read_trace(tdir))
         layers = trace.layers
         source, model = str(tdir), None
     timeline_layer = _pick_layer(layers, args.timeline) if args.timeline is not None else None
@@ -157,10 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                       source=source, batch=args.batch, engine=args.engine)
     if model is not None:
         result["workload"]["model"] = model
+    if synthetic is not None:  # the masks came from the workload's synthetic: section, not from a trace on disk
+        result["workload"]["source"] = source
 
     extra: dict[str, str | bytes] = {}
     if timeline_layer is not None:
         extra = _timeline_files(arch, layers, trace, timeline_layer, args.image, args.op)
+    if scratch is not None:  # the synthetic trace has been read; a finalizer removes it on an error too
+        scratch.cleanup()
     if out is not None:
         # the timeline figures are drawn into the new directory before it replaces --out: all files or none
         finish = (lambda tmp: _plot_timelines(tmp, extra)) if extra else None
@@ -174,6 +213,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if out is not None:
             sys.stdout.write(f"\nwrote {out / 'results.json'} and {out / 'layers.csv'}\n")
     return 0
+
+
+def _check_trace_args(args, trace):
+    """--op and --images against the trace; the trace back."""
+    tdir = trace.path
+    ids = [o.id for o in trace.operating_points]
+    if "dense" not in ids:
+        raise ZapsimError(f"{tdir}: the trace has no 'dense' operating point to compare against (it has {', '.join(ids)})")
+    if args.op is not None:
+        args.op = list(dict.fromkeys(args.op))  # a repeated id runs once
+    for oid in args.op or []:
+        if oid not in ids:
+            raise ZapsimError(f"--op {oid}: no such operating point in {tdir}; it has {', '.join(ids)}")
+    if args.images is not None and not 1 <= args.images <= trace.num_images:
+        raise ZapsimError(f"--images {args.images}: the trace has {trace.num_images} image(s); allowed 1..{trace.num_images}")
+    return trace
 
 
 def _check_layers_map(arch, layers) -> None:

@@ -28,7 +28,17 @@ from typing import Any
 
 from ..errors import ConfigError, short
 from ..yamlio import load_yaml
-from .energy import ACTIONS, DEFAULT_PRESET, PER_TENSOR_ACTIONS, PER_TENSOR_TENSORS, PRESETS, EnergyTable, preset
+from .energy import (
+    ACTIONS,
+    DEFAULT_PRESET,
+    PER_TENSOR_ACTIONS,
+    PER_TENSOR_TENSORS,
+    PRESET_UNITS,
+    PRESETS,
+    UNITS,
+    EnergyTable,
+    preset,
+)
 
 DATAFLOWS = ("row_stationary", "output_stationary", "weight_stationary", "input_stationary")
 SYSTOLIC_DATAFLOWS = DATAFLOWS[1:]
@@ -419,10 +429,14 @@ def _parse_energy(ctx: _Ctx, raw: Any) -> EnergyTable:
         raw = {"preset": raw}
     if not isinstance(raw, Mapping):
         raise ctx.error("energy", raw, "wrong type", "a mapping with 'preset' and/or 'actions' (or a preset name)")
-    valid = ["preset", "actions", "per_tensor", "name"]
+    valid = ["preset", "actions", "per_tensor", "name", "unit", "ert", "ert_components"]
     for key in raw:
         if key not in valid:
             raise ctx.unknown("energy", key, valid)
+    if "ert" in raw:
+        return _parse_ert_energy(ctx, raw)
+    if "ert_components" in raw:
+        raise ctx.error("energy.ert_components", "...", "given without energy.ert", "energy.ert: FILE beside it")
     base = raw.get("preset", DEFAULT_PRESET)
     if not isinstance(base, str) or base not in PRESETS:
         close = difflib.get_close_matches(str(base), list(PRESETS), n=1, cutoff=0.6)
@@ -452,7 +466,54 @@ def _parse_energy(ctx: _Ctx, raw: Any) -> EnergyTable:
         raise ctx.error("energy.name", name, "wrong type", "a non-empty string")
     if name is None:
         name = f"{base} (modified)" if changed else base
-    return EnergyTable(name, pj, per_tensor)
+    unit = raw.get("unit", PRESET_UNITS[base])
+    if unit not in UNITS:
+        raise ctx.error("energy.unit", unit, "not a known unit", "one of " + ", ".join(UNITS))
+    return EnergyTable(name, pj, per_tensor, unit=unit)
+
+
+def _parse_ert_energy(ctx: _Ctx, raw: Mapping[str, Any]) -> EnergyTable:
+    """``energy: {ert: FILE, ert_components: {...}, actions: {...}}``: an Accelergy ERT (zapsim/sim/accelergy.py)."""
+    from .accelergy import load_ert_table
+
+    for key in ("preset", "unit"):
+        if key in raw:
+            raise ctx.error(f"energy.{key}", raw[key], "given together with energy.ert (an ERT is in pJ and is "
+                            "the whole table)", "energy.ert with optional ert_components, actions, per_tensor, name")
+    ert = raw["ert"]
+    if not isinstance(ert, str) or not ert:
+        raise ctx.error("energy.ert", ert, "wrong type", "a path to an ERT.yaml / ERT_summary.yaml, relative to this file")
+    if ctx.source.startswith("<"):
+        raise ctx.error("energy.ert", ert, "an ERT path needs a config file to be relative to",
+                        "load the config from a file, or pass python -m zapsim.run --ert FILE")
+    here = Path(ctx.source).resolve().parent
+    path = (here / ert).resolve()
+    if Path(ert).is_absolute() or not path.is_relative_to(here):
+        raise ctx.error("energy.ert", ert, "outside the config's folder (a config reads nothing outside the folder "
+                        "it belongs to)", f"a path inside {here.name}/; or pass python -m zapsim.run --ert FILE")
+    comps = raw.get("ert_components") or {}
+    if not isinstance(comps, Mapping):
+        raise ctx.error("energy.ert_components", comps, "wrong type", "a mapping of component name to "
+                        "{level, tensors, words_per_access}")
+    actions = raw.get("actions") or {}
+    if not isinstance(actions, Mapping):
+        raise ctx.error("energy.actions", actions, "wrong type", "a mapping of action: pJ")
+    for action, value in actions.items():
+        if action not in ACTIONS:
+            raise ctx.unknown("energy.actions", action, list(ACTIONS))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ctx.error(f"energy.actions.{action}", value, "wrong type or out of range", "a number >= 0 (pJ)")
+    name = raw.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ctx.error("energy.name", name, "wrong type", "a non-empty string")
+    table = load_ert_table(path, comps, actions=actions, config=ctx.source, name=name)
+    per = _parse_per_tensor(ctx, raw.get("per_tensor"))
+    if per:
+        merged = {a: dict(d) for a, d in table.per_tensor.items()}
+        for a, d in per.items():
+            merged.setdefault(a, {}).update(d)
+        table = EnergyTable(table.name, table.pj, merged, unit=table.unit, notes=table.notes)
+    return table
 
 
 def _parse_per_tensor(ctx: _Ctx, raw: Any) -> dict[str, dict[str, float]]:
@@ -578,7 +639,7 @@ def arch_to_dict(arch: ArchConfig) -> dict[str, Any]:
             continue
         v = getattr(arch, f.name)
         if isinstance(v, EnergyTable):
-            out[f.name] = {"name": v.name, "actions": {a: float(v.pj[a]) for a in ACTIONS}}
+            out[f.name] = {"name": v.name, "unit": v.unit, "actions": {a: float(v.pj[a]) for a in ACTIONS}}
             if v.per_tensor:  # only when used, so results without it keep their keys
                 out[f.name]["per_tensor"] = {a: dict(d) for a, d in v.per_tensor.items()}
         elif is_dataclass(v):

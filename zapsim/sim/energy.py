@@ -11,8 +11,11 @@ ship (their derivations and sources are in ``docs/arch-config.md``):
 ``eyeriss_normalized``
     Eyeriss' relative access costs (Chen et al., ISCA 2016, Fig. 1 / JSSC
     2017): a MAC and a register-file (scratchpad) access 1x, an inter-PE /
-    NoC transfer 2x, a global-buffer access 6x, a DRAM access 200x, scaled by
-    ``EYERISS_MAC_PJ`` so that the numbers read in pJ.
+    NoC transfer 2x, a global-buffer access 6x, a DRAM access 200x.  Its unit
+    is one MAC (``unit = "MAC-equivalent"``): the table has no absolute scale
+    with a source, so results computed with it are labelled MAC-equivalents
+    (reports, plots, docs), not pJ, though they sit in the ``energy_pj``
+    fields of the results (``EYERISS_MAC_PJ = 1``).
 ``65nm``
     Absolute estimates for a 65 nm, 16-bit design, from Horowitz (ISSCC
     2014, 45 nm) scaled to 65 nm by ``NODE_SCALE_45_TO_65`` where the cost is
@@ -59,11 +62,11 @@ ACTION_DOCS = {
 }
 
 # ----------------------------------------------------------------- eyeriss_normalized
-# One MAC = 1 unit; the unit is scaled to pJ by this MAC energy.  1.0 pJ is a
-# round figure for a 16-bit fixed-point MAC between 45 nm (Horowitz 2014:
-# 16-bit multiply ~0.8 pJ by interpolating his 8-bit 0.2 pJ and 32-bit 3.1 pJ
-# figures, plus a ~0.05 pJ add) and 65 nm; with it the table's numbers read as
-# "MAC-equivalents", which is how Eyeriss reports its costs.
+# One MAC = 1 unit.  The table is relative (Eyeriss reports its costs in
+# MAC-equivalents); EYERISS_MAC_PJ = 1 only lets the numbers sit in the
+# results' energy_pj fields.  It is not an absolute scale with a source (a
+# 16-bit MAC is ~0.85 pJ at 45 nm by Horowitz 2014, ~1.5 pJ at 65 nm), so the
+# table's unit is "MAC-equivalent" and every report, plot and doc says so.
 EYERISS_MAC_PJ = 1.0
 EYERISS_RELATIVE = {
     "mac": 1.0,  # ALU: 1x (Chen et al. ISCA 2016, Fig. 1)
@@ -109,6 +112,10 @@ ABSOLUTE_65NM = {
 
 DEFAULT_PRESET = "eyeriss_normalized"
 
+# Units of a table: absolute, or relative to one MAC (Eyeriss' normalised costs).
+UNITS = ("pJ", "MAC-equivalent")
+PRESET_UNITS = {"eyeriss_normalized": "MAC-equivalent", "65nm": "pJ"}
+
 # Actions that can cost differently per tensor (``EnergyTable.per_tensor``), and the tensors.
 PER_TENSOR_ACTIONS = ("spad_read", "spad_write", "noc_word", "glb_read", "glb_write", "dram_read", "dram_write")
 PER_TENSOR_TENSORS = ("ifmap", "weight", "psum")
@@ -126,6 +133,11 @@ class EnergyTable:
     name: str
     pj: Mapping[str, float]
     per_tensor: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: what one unit of the table is: "pJ", or "MAC-equivalent" for a table relative to one MAC
+    #: (``eyeriss_normalized``): its numbers are pJ only nominally and are labelled as such everywhere
+    unit: str = "pJ"
+    #: how the table was derived, for the user (an ERT's mapping choices); not part of equality
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         missing = [a for a in ACTIONS if a not in self.pj]
@@ -142,6 +154,9 @@ class EnergyTable:
             v = self.pj[a]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
                 raise ConfigError(f"energy table '{self.name}': {a} = {v!r}; allowed: a number >= 0 (pJ)")
+        if self.unit not in UNITS:
+            raise ConfigError(f"energy table '{self.name}': unit {self.unit!r}; allowed: {', '.join(UNITS)}")
+        object.__setattr__(self, "notes", tuple(self.notes))
         # Read-only and in ACTIONS order, so equal tables compare and hash equal.
         object.__setattr__(self, "pj", types.MappingProxyType({a: float(self.pj[a]) for a in ACTIONS}))
         per: dict[str, Mapping[str, float]] = {}
@@ -181,12 +196,12 @@ class EnergyTable:
             raise ConfigError(f"energy table '{self.name}': unknown action '{action}'; actions are {', '.join(ACTIONS)}") from None
 
     def __hash__(self) -> int:
-        return hash((self.name, tuple(self.pj[a] for a in ACTIONS), self._per_tensor_items()))
+        return hash((self.name, self.unit, tuple(self.pj[a] for a in ACTIONS), self._per_tensor_items()))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, EnergyTable):
             return NotImplemented
-        return (self.name == other.name and dict(self.pj) == dict(other.pj)
+        return (self.name == other.name and self.unit == other.unit and dict(self.pj) == dict(other.pj)
                 and self._per_tensor_items() == other._per_tensor_items())
 
 
@@ -200,4 +215,4 @@ def preset(name: str) -> EnergyTable:
     """The named preset table (``eyeriss_normalized`` or ``65nm``)."""
     if name not in PRESETS:
         raise ConfigError(f"unknown energy preset '{name}'; presets: {', '.join(PRESETS)}")
-    return EnergyTable(name, PRESETS[name])
+    return EnergyTable(name, PRESETS[name], unit=PRESET_UNITS[name])

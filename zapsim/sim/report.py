@@ -173,19 +173,36 @@ def header_lines(result: Mapping[str, Any]) -> list[str]:
     pe = a.get("pe_array", {})
     wl = result.get("workload", {})
     src = str(wl.get("source"))
-    if Path(src).is_file():  # a --workload layer list: no masks, no images
+    layer_list = Path(src).is_file()
+    if wl.get("synthetic"):
+        sp = wl.get("synthetic_params") or {}
+        masks = ("SYNTHETIC masks" + (f": density {sp['density']:g}, correlation {sp['correlation']:g} px, ZAP score "
+                                      f"noise {sp.get('noise', 0):g}" if "density" in sp and "correlation" in sp else ""))
+        what = (f"{wl.get('model')} from {src} ({'layer list' if layer_list else 'synthetic trace'}, {masks}), "
+                f"{wl.get('num_images')} image(s)")
+    elif layer_list:  # a --workload layer list: no masks, no images
         what = f"{wl.get('model')} from {src} (layer list, dense)"
     else:
-        kind = "synthetic trace" if wl.get("synthetic") else "trace"
-        what = f"{wl.get('model')} from {src} ({kind}), {wl.get('num_images')} image(s)"
+        what = f"{wl.get('model')} from {src} (trace), {wl.get('num_images')} image(s)"
+    prec = a.get("precision") or {}
+    bits = [prec.get(f"{t}_bits") or a.get("word_bits") for t in ("ifmap", "weight", "psum")]
+    width = f"{bits[0]}-bit" if len(set(bits)) == 1 else f"{'/'.join(map(str, bits))}-bit ifmap/weight/psum"
+    en = a.get("energy", {})
     return [
         f"arch      {a.get('name')} ({a.get('dataflow')}, {pe.get('rows')}x{pe.get('cols')} PEs, "
-        f"{a.get('clock_mhz')} MHz, {a.get('word_bits')}-bit, energy table {a.get('energy', {}).get('name')})",
+        f"{a.get('clock_mhz')} MHz, {width}, energy table {en.get('name')} in {en.get('unit', 'pJ')})",
         f"workload  {what}, batch {wl.get('batch', 1)}",
         f"engine    {_engine_line(result)}",
         "all figures per image (mean over the images); speedup and saving against "
         f"'{result.get('baseline', 'dense')}' on the same architecture",
     ]
+
+
+def energy_units(result: Mapping[str, Any]) -> tuple[str, str]:
+    """Column labels for energy in millions of the table's unit, and per algorithmic MAC: ("uJ", "pJ") for an
+    absolute table, ("M MAC-eq", "MAC-eq") for one relative to a MAC (``eyeriss_normalized``)."""
+    unit = ((result.get("arch") or {}).get("energy") or {}).get("unit", "pJ")
+    return ("uJ", "pJ") if unit == "pJ" else ("M MAC-eq", "MAC-eq")
 
 
 def format_summary(result: Mapping[str, Any]) -> str:
@@ -219,9 +236,10 @@ def format_summary(result: Mapping[str, Any]) -> str:
             _num(_pct(m["zap"], m["algorithmic"]), ".2f"),
             _num(100 * float(tot["utilization"]), ".1f"),
         ])
+    big, small = energy_units(result)
     perf = table(
-        ["op", "top-1 [%]", "d top-1 [pp]", "cycles", "speedup [x]", "latency [ms]", "energy [uJ]", "saving [%]",
-         "pJ/alg MAC"],
+        ["op", "top-1 [%]", "d top-1 [pp]", "cycles", "speedup [x]", "latency [ms]", f"energy [{big}]", "saving [%]",
+         f"{small}/alg MAC"],
         rows,
     )
     macs = table(
@@ -266,7 +284,7 @@ def format_layers(result: Mapping[str, Any], op_ids: Sequence[str] | None = None
         title = f"operating point {op['id']}" + (f" ({op['label']})" if op.get("label") not in (None, "", op["id"]) else "")
         out.append(title + "\n" + table(
             ["layer", "cycles", "cycles std", "speedup [x]", "util [%]", "stall cycles", "actual [M]", "gated [M]",
-             "skipped [M]", "zap [M]", "energy [uJ]", "saving [%]"],
+             "skipped [M]", "zap [M]", f"energy [{energy_units(result)[0]}]", "saving [%]"],
             rows,
         ))
     return "\n\n".join(out) + "\n"
@@ -305,16 +323,36 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+#: The run's identity, repeated on every row of layers.csv so that runs concatenate in pandas.
+RUN_COLUMNS = ("arch", "dataflow", "energy_table", "energy_unit", "engine", "engine_version", "model", "pattern",
+               "batch", "num_images", "synthetic")
+
+
+def run_columns(result: Mapping[str, Any]) -> dict[str, Any]:
+    """:data:`RUN_COLUMNS` of a results dict (arch name and dataflow, energy table, engine, model, ...)."""
+    a, wl, e = result.get("arch") or {}, result.get("workload") or {}, result.get("engine") or {}
+    en = a.get("energy") or {}
+    return {"arch": a.get("name"), "dataflow": a.get("dataflow"), "energy_table": en.get("name"),
+            "energy_unit": en.get("unit", "pJ"), "engine": e.get("name"), "engine_version": e.get("version"),
+            "model": wl.get("model"), "pattern": wl.get("pattern"), "batch": wl.get("batch", 1),
+            "num_images": wl.get("num_images"), "synthetic": wl.get("synthetic")}
+
+
 def results_csv(result: Mapping[str, Any]) -> str:
     """``layers.csv``: one row per operating point and layer, plus a ``total`` row per operating point.
 
+    Every row starts with the run's identity (:data:`RUN_COLUMNS`), then
+    ``op_id``, ``op_label``, ``op_kind``, ``top1`` (a fraction, empty without
+    accuracy), so the files of several runs concatenate into one table.
     Nested keys become dotted column names (``macs.skipped``,
     ``energy_pj.by_component.dram``, ``accesses.dram.ifmap``); the columns
     are the union over all rows in first-seen order, missing cells empty.
     """
     rows = []
+    run = run_columns(result)
     for op in result["operating_points"]:
-        ident = {"op_id": op["id"], "op_label": op.get("label", "")}
+        ident = {**run, "op_id": op["id"], "op_label": op.get("label", ""), "op_kind": op.get("kind", ""),
+                 "top1": top1(op)}
         for l in op["layers"]:
             rows.append({**ident, **_flatten(_jsonable(l))})
         rows.append({**ident, "name": "total", **_flatten(_jsonable({k: v for k, v in op["total"].items() if k != "name"}))})

@@ -75,10 +75,13 @@ def layer_json(name: str, c: dict[str, np.ndarray], arch) -> dict:
             _, tensor, action = k.split(":")
             actions.setdefault(tensor, {})[action] = _mean(v)
     actual = _mean(c["actual"])
+    per_image = energy_breakdown(arch.energy, {t: {a: np.asarray(v, dtype=np.float64) for a, v in d.items()}
+                                               for t, d in _actions_arrays(c).items()})["total"]
     return {
         "name": name,
         "cycles": cycles,
         "cycles_std": float(np.std(c["cycles"])),
+        "energy_pj_std": float(np.std(per_image)),
         "cycles_by_phase": {p: _mean(c["phase_" + p]) for p in PHASES},
         "pe_cycles": {k: _mean(c["pe_" + k]) for k in ("busy", "gated", "idle", "stalled")},
         "stall_cycles": _mean(c["stall_cycles"]),
@@ -87,6 +90,16 @@ def layer_json(name: str, c: dict[str, np.ndarray], arch) -> dict:
         "energy_pj": energy_breakdown(arch.energy, actions),
         "accesses": {lv: {t: _mean(c[f"acc:{lv}:{t}"]) for t in ACC_TENSORS} for lv in LEVELS},
     }
+
+
+def _actions_arrays(c: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """Per-image action counts by tensor (the ``act:tensor:action`` counters)."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for k, v in c.items():
+        if k.startswith("act:"):
+            _, tensor, action = k.split(":")
+            out.setdefault(tensor, {})[action] = v
+    return out
 
 
 def _broadcast(m2d: np.ndarray, M: int) -> np.ndarray:
@@ -411,6 +424,8 @@ def simulate(arch, layers: list[TraceLayer], trace: Trace | None = None, op_ids:
             runs.append((o.id, o.label or o.id, o.kind, o.thresholds, o.accuracy))
         workload = {"source": str(trace.path), "model": str(trace.model.get("name", "")), "num_images": n_img,
                     "synthetic": bool(trace.synthetic)}
+        if trace.synthetic and isinstance(trace.manifest.get("synthetic_params"), dict):
+            workload["synthetic_params"] = dict(trace.manifest["synthetic_params"])
     total_steps = len(runs) * len(layers)
     bar = None
     if progress:
@@ -445,6 +460,8 @@ def simulate(arch, layers: list[TraceLayer], trace: Trace | None = None, op_ids:
             "energy_saving": 1.0 - t["energy_pj"]["total"] / base["energy_pj"]["total"] if base["energy_pj"]["total"] else 0.0,
         }
     workload["batch"] = int(batch)
+    patterns = sorted({layer.zap.pattern for layer in layers if layer.zap is not None})
+    workload["pattern"] = "/".join(patterns) if patterns else None  # the ZAPs' pattern(s); null: no ZAP layer
     return {"schema": "zapsim-results", "schema_version": 1, "zapsim_version": __version__,
             "engine": {"name": engine, "version": engine_version(engine)},
             "arch": arch_to_dict(arch), "workload": workload, "baseline": "dense", "operating_points": results}

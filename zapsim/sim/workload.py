@@ -1,11 +1,14 @@
-"""Dense workloads: a list of layer shapes from YAML or a SCALE-Sim topology CSV.
+"""Workloads: a list of layer shapes from YAML, a SCALE-Sim topology CSV or an ONNX model.
 
 A workload file gives the simulator layers without a trace (every input
 treated as nonzero, no ZAP masks), e.g. to validate dense cycle counts
-against SCALE-Sim or the Eyeriss chip.  Two formats:
+against SCALE-Sim or the Eyeriss chip; a YAML workload whose layers have a
+``zap:`` must also state synthetic masks (``synthetic: {density,
+correlation, ...}``, :mod:`zapsim.sim.synthetic_workload`) or is refused.
+Three formats:
 
 YAML (``.yaml`` / ``.yml``): a list of layers, or a mapping ``{name: ...,
-layers: [...]}``.  Each layer::
+description: ..., synthetic: ..., layers: [...]}``.  Each layer::
 
     - name: conv2            # required, unique
       kind: conv             # conv (default) | fc
@@ -20,15 +23,19 @@ layers: [...]}``.  Each layer::
       relu: true             # output goes through a ReLU; default true for conv, false for fc
       zap: checkerboard      # optional: a ZAP with this pattern (a name or a 0/1 matrix)
 
-SCALE-Sim topology CSV (``.csv``): ``Layer name, IFMAP Height, IFMAP Width,
-Filter Height, Filter Width, Channels, Num Filter, Strides`` with or without
-a trailing comma and a header line (whitespace around cells ignored).  The
-inputs are already padded, so padding is 0; a 1x1 filter on a 1x1 map is an
-fc layer.  Output sizes follow PyTorch, floor((H - K) / s) + 1; SCALE-Sim
-itself uses ceil((H - K + s) / s), one row and column more when the stride
-does not divide H - K (a padded 58-row map, 3x3, stride 2: 28 here, 29 in
-SCALE-Sim).  ``benchmarks/scalesim_side_by_side.py`` therefore gives
-SCALE-Sim the extent the convolution reads, (H_out - 1) * s + K.
+SCALE-Sim topology CSV (``.csv``): every form SCALE-Sim reads (8 or 9
+columns, the N:M column, GEMM ``Layer, M, N, K``, depthwise ``DP`` rows,
+comments, with or without trailing commas), read by
+:mod:`zapsim.sim.scalesim`.  The inputs are already padded, so padding is
+0; a 1x1 filter on a 1x1 map is an fc layer.  Output sizes follow PyTorch,
+floor((H - K) / s) + 1; SCALE-Sim itself uses ceil((H - K + s) / s), one
+row and column more when the stride does not divide H - K (a padded 58-row
+map, 3x3, stride 2: 28 here, 29 in SCALE-Sim).
+``benchmarks/scalesim_side_by_side.py`` therefore gives SCALE-Sim the
+extent the convolution reads, (H_out - 1) * s + K.
+
+ONNX (``.onnx``, the ``onnx`` extra): the Conv and Gemm / MatMul nodes of
+a model, shapes by ONNX shape inference (:mod:`zapsim.sim.onnx_workload`).
 
 Every error names the file, the layer (YAML: its index, name and line; CSV:
 the line), the key or column, the value, and what is allowed.
@@ -36,9 +43,7 @@ the line), the key or column, the value, and what is allowed.
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,16 +56,6 @@ from ..yamlio import compose_yaml_text, load_yaml, load_yaml_text
 MAX_WORKLOAD_BYTES = 64 * 2**20
 
 YAML_KEYS = ("name", "kind", "c_in", "h_in", "w_in", "c_out", "kernel", "stride", "padding", "groups", "relu", "zap")
-SCALESIM_COLUMNS = (
-    "Layer name",
-    "IFMAP Height",
-    "IFMAP Width",
-    "Filter Height",
-    "Filter Width",
-    "Channels",
-    "Num Filter",
-    "Strides",
-)
 
 
 def load_workload(path: str | Path) -> list[TraceLayer]:
@@ -68,6 +63,10 @@ def load_workload(path: str | Path) -> list[TraceLayer]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such workload file")
+    if p.suffix.lower() == ".onnx":  # binary: its own reader (zapsim/sim/onnx_workload.py)
+        from .onnx_workload import load_onnx
+
+        return _checked(p, load_onnx(p))
     if p.stat().st_size > MAX_WORKLOAD_BYTES:
         raise ConfigError(f"{p}: {p.stat().st_size:,} bytes; a workload file may hold at most {MAX_WORKLOAD_BYTES:,}")
     try:
@@ -80,9 +79,15 @@ def load_workload(path: str | Path) -> list[TraceLayer]:
     elif suffix in (".yaml", ".yml"):
         layers = _load_yaml(p, text)
     else:
-        raise ConfigError(f"{p}: unknown workload format '{p.suffix}'; allowed: .yaml/.yml (layer list) or .csv (SCALE-Sim topology)")
+        raise ConfigError(f"{p}: unknown workload format '{p.suffix}'; allowed: .yaml/.yml (layer list), .csv "
+                          "(SCALE-Sim topology) or .onnx (an ONNX model, with the onnx extra)")
     if not layers:
         raise ConfigError(f"{p}: the workload has no layers")
+    return _checked(p, layers)
+
+
+def _checked(p: Path, layers: list[TraceLayer]) -> list[TraceLayer]:
+    """Layers within zapsim's limits (zapsim.limits) and with unique names, whichever reader made them."""
     if len(layers) > limits.MAX_LAYERS:
         raise ConfigError(f"{p}: {len(layers):,} layers; at most {limits.MAX_LAYERS:,}")
     seen: dict[str, int] = {}
@@ -133,9 +138,10 @@ def _item_lines(text: str) -> list[int]:
 def _load_yaml(p: Path, text: str) -> list[TraceLayer]:
     d = load_yaml_text(text, str(p))
     if isinstance(d, Mapping):
-        extra = [k for k in d if k not in ("name", "layers", "description")]
+        extra = [k for k in d if k not in ("name", "layers", "description", "synthetic")]
         if extra:
-            raise ConfigError(f"{p}: unknown top-level key '{extra[0]}'; allowed: name, description, layers")
+            raise ConfigError(f"{p}: unknown top-level key '{extra[0]}'; allowed: name, description, layers, "
+                              "synthetic (zapsim/sim/synthetic_workload.py)")
         if "layers" not in d:
             raise ConfigError(f"{p}: a workload mapping needs a 'layers' list")
         d = d["layers"]
@@ -245,81 +251,7 @@ def _check_output_size(where: str, h_in: int, w_in: int, kernel, padding) -> Non
 # --------------------------------------------------------------------------- SCALE-Sim CSV
 
 
-def _norm(cell: str) -> str:
-    return " ".join(cell.split()).lower()
-
-
 def _load_csv(p: Path, text: str) -> list[TraceLayer]:
-    rows = list(csv.reader(io.StringIO(text)))
-    layers: list[TraceLayer] = []
-    header_seen = False
-    for lineno, row in enumerate(rows, 1):
-        cells = [c.strip() for c in row]
-        while cells and cells[-1] == "":  # trailing commas (SCALE-Sim writes one)
-            cells.pop()
-        if not cells or cells[0].startswith("#"):
-            continue
-        if not header_seen and not layers and not _is_int(cells[1] if len(cells) > 1 else ""):
-            _check_header(p, lineno, cells)
-            header_seen = True
-            continue
-        layers.append(_csv_layer(p, lineno, cells))
-    return layers
+    from .scalesim import read_topology  # every form SCALE-Sim reads (zapsim/sim/scalesim.py)
 
-
-def _is_int(s: str) -> bool:
-    try:
-        int(s)
-        return True
-    except ValueError:
-        return False
-
-
-def _check_header(p: Path, lineno: int, cells: list[str]) -> None:
-    want = [_norm(c) for c in SCALESIM_COLUMNS]
-    got = [_norm(c) for c in cells]
-    if got == want:
-        return
-    if len(got) != len(want):
-        raise ConfigError(
-            f"{p}: line {lineno}: the header has {len(got)} columns, a SCALE-Sim topology has {len(want)}: "
-            f"{', '.join(SCALESIM_COLUMNS)}"
-        )
-    for col, (g, w) in enumerate(zip(got, want), 1):
-        if g != w:
-            raise ConfigError(
-                f"{p}: line {lineno}, column {col}: header '{cells[col - 1]}' should be '{SCALESIM_COLUMNS[col - 1]}' "
-                f"(columns: {', '.join(SCALESIM_COLUMNS)})"
-            )
-
-
-def _csv_layer(p: Path, lineno: int, cells: list[str]) -> TraceLayer:
-    where = f"{p}: line {lineno}"
-    if len(cells) != len(SCALESIM_COLUMNS):
-        raise ConfigError(
-            f"{where}: {len(cells)} values, expected {len(SCALESIM_COLUMNS)} ({', '.join(SCALESIM_COLUMNS)})"
-        )
-    name = cells[0]
-    if not name:
-        raise ConfigError(f"{where}, column 1 (Layer name): empty; every layer needs a name")
-    vals = []
-    for col in range(1, len(SCALESIM_COLUMNS)):
-        cell = cells[col]
-        try:
-            v = int(cell)
-        except ValueError:
-            raise ConfigError(
-                f"{where}, column {col + 1} ({SCALESIM_COLUMNS[col]}): '{cell}' is not an integer; allowed: an integer >= 1"
-            ) from None
-        if v < 1:
-            raise ConfigError(f"{where}, column {col + 1} ({SCALESIM_COLUMNS[col]}): {v} is out of range; allowed: an integer >= 1")
-        vals.append(v)
-    h, w, r, s, c, m, stride = vals
-    for col, k, n, axis in ((4, r, h, "IFMAP Height"), (5, s, w, "IFMAP Width")):
-        if k > n:
-            raise ConfigError(
-                f"{where}, column {col} ({SCALESIM_COLUMNS[col - 1]}): {k} is larger than {axis} {n} "
-                "(SCALE-Sim inputs are already padded); the output would be empty"
-            )
-    kind = "fc" if (h, w, r, s, stride) == (1, 1, 1, 1, 1) else "conv"
-    return make_layer(name, c, h, w, m, kernel=(r, s), stride=stride, padding=0, kind=kind, relu=kind == "conv")
+    return read_topology(p, text).layers
