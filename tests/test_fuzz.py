@@ -265,13 +265,17 @@ def _read_and_simulate(path: Path) -> None:
         _simulates(EYERISS, t.layers, t)
 
 
+def _copy(trace_root: Path, tmp_path_factory, version: int) -> tuple[Path, dict]:
+    """A fresh copy of the valid trace of ``version`` and its manifest."""
+    dst = tmp_path_factory.mktemp("t") / "t"
+    shutil.copytree(trace_root / f"base-v{version}", dst)
+    return dst, json.loads((dst / "manifest.json").read_text())
+
+
 @FUZZ
 @given(st.data(), st.sampled_from([1, 2]))
 def test_fuzz_trace_manifest(trace_root, tmp_path_factory, data, version):
-    src = trace_root / f"base-v{version}"
-    dst = tmp_path_factory.mktemp("t") / "t"
-    shutil.copytree(src, dst)
-    man = json.loads((dst / "manifest.json").read_text())
+    dst, man = _copy(trace_root, tmp_path_factory, version)
     man = _mutate(data, man, rounds=2)
     (dst / "manifest.json").write_text(json.dumps(man))  # NaN/Infinity written as such: the reader refuses them
     _accepted_or_refused(lambda: _read_and_simulate(dst))
@@ -283,10 +287,7 @@ def test_fuzz_trace_mask_bytes(trace_root, tmp_path_factory, data, version):
     """Damage to the mask files, with the manifest's size and checksum updated to match (so decoding is reached)."""
     import hashlib
 
-    src = trace_root / f"base-v{version}"
-    dst = tmp_path_factory.mktemp("t") / "t"
-    shutil.copytree(src, dst)
-    man = json.loads((dst / "manifest.json").read_text())
+    dst, man = _copy(trace_root, tmp_path_factory, version)
     rel = data.draw(st.sampled_from(sorted(man["files"])))
     raw = bytearray((dst / rel).read_bytes())
     op = data.draw(st.sampled_from(["flip", "truncate", "append", "replace"]))
