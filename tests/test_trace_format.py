@@ -1,4 +1,4 @@
-"""Trace format v1: bit-exact round trips, and a clear error for each kind of damage."""
+"""Trace format (v2 by default, v1 still written on request): bit-exact round trips, and a clear error for each kind of damage."""
 
 from __future__ import annotations
 
