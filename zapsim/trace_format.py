@@ -533,6 +533,7 @@ class Trace:
             packed = decode_residual(raw, n, (c, h, w), res["positions"], base, outside)
         else:
             packed = np.frombuffer(raw, dtype=np.uint8).reshape(n, bytes_per_image((c, h, w)))
+        packed.flags.writeable = False  # cached and shared: nobody may change it in place
         if rel in self._bases:
             self._cache[rel] = packed
             self._cache_bytes += packed.nbytes
