@@ -144,19 +144,20 @@ def _numba_kernels():
             _KERNELS = False
             return None
 
+        lead = _LEADING  # position of the first set bit of a byte, counted from the MSB
+
         @njit(cache=True)
-        def scatter_toggle(out, r, idx):  # toggles bit idx[j] of out[i] where bit j of r[i] is set
-            k = idx.shape[0]
+        def scatter_toggle(out, r, tbyte, tmask):  # toggles out[i, tbyte[j]] by tmask[j] where bit j of r[i] is set
+            k = tbyte.shape[0]
             for i in range(out.shape[0]):
                 for jb in range(r.shape[1]):
                     byte = r[i, jb]
-                    if byte == 0:  # residuals are sparse: most bytes are zero
-                        continue
-                    for bit in range(8):
-                        j = jb * 8 + bit
-                        if j < k and (byte >> (7 - bit)) & 1:
-                            p = idx[j]
-                            out[i, p >> 3] ^= np.uint8(1 << (7 - (p & 7)))
+                    while byte:  # visit the set bits only: residuals are sparse
+                        b = lead[byte]
+                        j = jb * 8 + b
+                        if j < k:
+                            out[i, tbyte[j]] ^= tmask[j]
+                        byte ^= np.uint8(0x80 >> b)
 
         @njit(cache=True)
         def gather(m, idx, out):  # bit j of out[i] = bit idx[j] of m[i]
@@ -171,6 +172,7 @@ def _numba_kernels():
 
 
 _KERNELS = None
+_LEADING = np.array([0] + [7 - int(b).bit_length() + 1 for b in range(1, 256)], dtype=np.int64)
 
 
 def _gather_bits(packed: np.ndarray, outside: np.ndarray, total: int) -> np.ndarray:
@@ -200,7 +202,7 @@ def decode_residual(raw: bytes, n: int, shape: Sequence[int], positions: str, ba
     out = np.repeat(s_row, n, axis=0) if base is None else np.bitwise_or(base, s_row)
     k = _numba_kernels()
     if k is not None:
-        k[0](out, r, idx)
+        k[0](out, r, (idx >> 3).astype(np.int64), (np.uint8(0x80) >> (idx & 7).astype(np.uint8)).astype(np.uint8))
         return out
     full = np.unpackbits(out, axis=1, count=total, bitorder="big").view(np.bool_)
     toggles = np.zeros_like(full)
