@@ -126,7 +126,8 @@ def test_vgg_like_placement():
 
 
 def test_torchvision_resnet_like_placement():
-    net = ZapNet(_init(TinyTVResNet()), torch.zeros(1, 3, 32, 32))
+    # no cost limit: the tiny Bottleneck's 1x1 convs (16 and 4 input channels) would be too dear for a ZAP
+    net = ZapNet(_init(TinyTVResNet()), torch.zeros(1, 3, 32, 32), max_zap_mac_share=None)
     assert _zaps(net) == {
         "conv1": False,  # the stem: the network's first conv
         "layer1.0.conv1": True,
@@ -147,6 +148,12 @@ def test_torchvision_resnet_like_placement():
     reasons = {l.name: l.reason for l in net.layers}
     assert "shortcut" in reasons["layer1.1.downsample.0"]
     assert "residual add" in reasons["layer1.1.conv2"]
+    # with the default limit (50%): a ZAP costs 18 MACs per output, a 1x1 conv on C_in inputs C_in per output
+    dflt = ZapNet(_init(TinyTVResNet()), torch.zeros(1, 3, 32, 32))
+    assert _zaps(dflt) == _zaps(net) | {"layer2.0.conv1": False, "layer2.0.conv3": False}
+    why = {l.name: l.reason for l in dflt.layers}
+    assert "cost 112% of the layer's MACs" in why["layer2.0.conv1"]  # 18 / 16
+    assert "cost 450% of the layer's MACs" in why["layer2.0.conv3"]  # 18 / 4
 
 
 @pytest.mark.parametrize("cls,shape", [(TinyVGG, (2, 3, 16, 16)), (TinyTVResNet, (2, 3, 32, 32))])

@@ -26,11 +26,12 @@ from ..atomic import check_target
 from ..errors import ZapsimError
 from ..patterns import parse_pattern_arg, pattern_matrix
 from ..trace_format import OperatingPoint, TraceWriter
-from .data import PREPROCESSING, ImageSet, to_tensor
+from .checks import image_overlap, overlap_text
+from .data import PREPROCESSING, ImageSet, image_norm, to_tensor
 from .evaluate import evaluate_op
 from .operating_points import budget_op_id, calibrate, per_layer_thresholds, uniform_op_id
-from .placement import ZapNet
-from .zap_training import DEFAULTS, find_saved_zaps, load_zaps, save_zaps, train_zaps
+from .placement import MAX_ZAP_MAC_SHARE, ZapNet
+from .zap_training import DEFAULTS, find_saved_zaps, load_zaps, save_zaps, train_zaps, zap_meta
 
 __all__ = ["trace_model", "prepare_zaps", "DEFAULT_THRESHOLDS", "DEFAULT_BUDGETS"]
 
@@ -52,40 +53,36 @@ def _pattern(pattern: Any) -> tuple[str, np.ndarray]:
 
 def prepare_zaps(net: ZapNet, model_info: dict[str, Any], train_images: ImageSet, *, pattern: Any = "checkerboard",
                  epochs: int = DEFAULTS["epochs"], batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"],
-                 seed: int = 0, augment: bool = True, device: str = "cpu", zap_dir: str | Path | None = None,
-                 retrain: bool = False, save: bool = True, progress: bool = True) -> dict[str, Any]:
-    """Attach ZAPs to ``net`` and load matching trained ones, or train (and save) them."""
+                 seed: int = 0, augment: bool = True, max_steps: int | None = None, device: str = "cpu",
+                 zap_dir: str | Path | None = None, retrain: bool = False, save: bool = True,
+                 progress: bool = True) -> dict[str, Any]:
+    """Attach ZAPs to ``net`` and load trained ones saved under the same key, or train (and save) them.
+
+    The key (:func:`zapsim.trace.zap_training.zap_key_parts`) hashes the host's
+    parameters and buffers, the placement, the pattern, the training images'
+    pixels and labels, the preprocessing and every hyperparameter.
+    """
     pname, pmat = _pattern(pattern)
-    meta = {
-        "model": model_info.get("name", "model"),
-        "weights_sha256": model_info.get("sha256"),
-        "pattern": pname,
-        "pattern_matrix": pmat.tolist(),
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "augment": augment,
-        "training_images": {k: train_images.info.get(k) for k in ("name", "indices")} | {"count": len(train_images)},
-        "zap_layers": [net.layers[i].name for i in net.zap_layers],
-    }
     torch.manual_seed(seed)
     net.attach_zaps(pmat, pname)
+    meta = zap_meta(net, model_info, train_images, pattern_name=pname, pattern=pmat, epochs=epochs,
+                    batch_size=batch_size, lr=lr, seed=seed, augment=augment, max_steps=max_steps)
     found = None if retrain else find_saved_zaps(meta, zap_dir)
     if found is not None:
         loaded = load_zaps(net, found, meta)
-        _log(f"using trained ZAPs from {found}", progress)
-        return {"file": str(found), "reused": True, "meta": meta, "loss_per_epoch": loaded["history"]}
+        _log(f"using trained ZAPs from {found} (key {meta['key'][:12]})", progress)
+        return {"file": str(found), "reused": True, "key": meta["key"], "meta": meta,
+                "loss_per_epoch": loaded["history"]}
     _log(f"training {len(net.zap_layers)} ZAPs ({pname}) on {len(train_images)} images, {epochs} epochs", progress)
     t0 = time.perf_counter()
     history = train_zaps(net, train_images, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, augment=augment,
-                         device=device, progress=progress)
+                         device=device, max_steps=max_steps, progress=progress)
     seconds = time.perf_counter() - t0
     path = save_zaps(net, meta, zap_dir, history) if save else None
     if path:
         _log(f"saved trained ZAPs to {path}", progress)
-    return {"file": str(path) if path else None, "reused": False, "meta": meta, "loss_per_epoch": history,
-            "train_seconds": round(seconds, 1)}
+    return {"file": str(path) if path else None, "reused": False, "key": meta["key"], "meta": meta,
+            "loss_per_epoch": history, "train_seconds": round(seconds, 1)}
 
 
 def trace_model(model: torch.nn.Module, eval_images: ImageSet, *, train_images: ImageSet, out: str | Path,
@@ -94,7 +91,8 @@ def trace_model(model: torch.nn.Module, eval_images: ImageSet, *, train_images: 
                 epochs: int = DEFAULTS["epochs"], batch_size: int = DEFAULTS["batch_size"], seed: int = 0,
                 trace_images: int | None = 100, calib_images: int = 2000, eval_batch_size: int = 100,
                 device: str = "cpu", zap_dir: str | Path | None = None, retrain: bool = False,
-                overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+                overwrite: bool = False, progress: bool = True, allow_overlap: bool = False,
+                max_zap_mac_share: float | None = MAX_ZAP_MAC_SHARE) -> dict[str, Any]:
     """Attach and train ZAPs, evaluate every operating point on ``eval_images`` and write a trace to ``out``.
 
     Operating points: 'dense' (no ZAP), one uniform threshold per entry of
@@ -102,6 +100,12 @@ def trace_model(model: torch.nn.Module, eval_images: ImageSet, *, train_images: 
     in ``budgets`` ('budget0.05').  Accuracy is measured on all evaluation
     images; masks are written for the first ``trace_images`` (None = all).
     Returns ``{"path", "rows", "zaps", "seconds"}``.
+
+    Everything that can be refused is refused before any training: the
+    network's layers (:class:`ZapNet`), and evaluation images that also occur
+    among the training images (unless ``allow_overlap``; the manifest's
+    ``dataset.overlap`` then records it).  ``max_zap_mac_share``: a ZAP costing
+    more than this share of its layer's MACs is not placed (None: no limit).
     """
     t_start = time.perf_counter()
     out = Path(out)
@@ -113,11 +117,21 @@ def trace_model(model: torch.nn.Module, eval_images: ImageSet, *, train_images: 
         raise ZapsimError(f"trace images must be between 1 and the {n_eval} evaluation images, got {trace_images}")
     if any(b <= 0 for b in budgets):
         raise ZapsimError(f"error budgets must be > 0, got {list(budgets)}")
-    example = to_tensor(eval_images.images[:1]).to(device)
+    # --- refusals, all before any training (issue 11.4, 11.5)
+    overlap = image_overlap(eval_images, train_images)
+    if overlap_text(overlap) and not allow_overlap:
+        raise ZapsimError(f"evaluation and ZAP-training images overlap: {overlap_text(overlap)}; use disjoint sets, "
+                          "or allow_overlap=True (--allow-overlap) to trace anyway (the manifest then says so)")
+    overlap["allowed"] = bool(allow_overlap)
+    example = to_tensor(eval_images.images[:1], *image_norm(eval_images.info)).to(device)
     model = model.to(device).eval()
-    net = ZapNet(model, example).to(device)
+    net = ZapNet(model, example, max_zap_mac_share=max_zap_mac_share).to(device)
     if not net.zap_layers:
-        raise ZapsimError(f"{model_info.get('name')}: no layer qualifies for a ZAP (conv -> ReLU after the first conv)")
+        why = "; ".join(f"{l.name}: {l.reason}" for l in net.layers if l.kind == "conv")
+        raise ZapsimError(f"{model_info.get('name')}: no layer qualifies for a ZAP ({why})")
+    for l in net.layers:
+        if l.kind == "conv" and not l.zap_eligible:
+            _log(f"no ZAP on {l.name}: {l.reason}", progress)
     zinfo = prepare_zaps(net, model_info, train_images, pattern=pattern, epochs=epochs, batch_size=batch_size,
                          seed=seed, device=device, zap_dir=zap_dir, retrain=retrain, progress=progress)
     layers = net.trace_layers()
@@ -163,7 +177,10 @@ def trace_model(model: torch.nn.Module, eval_images: ImageSet, *, train_images: 
         "zap_training_indices": train_images.info.get("indices"),
         "calibration": calib_info or None,
         "preprocessing": eval_images.info.get("preprocessing", PREPROCESSING),
-        "disjoint": "ZAP training and threshold calibration images are disjoint from the evaluation images",
+        "disjoint": ("ZAP training and threshold calibration images are disjoint from the evaluation images"
+                     if not overlap_text(overlap) else
+                     f"NOT disjoint (allowed by the user): {overlap_text(overlap)}"),
+        "overlap": overlap,
     }
     model_json = {k: v for k, v in model_info.items() if k != "weights_path"}
     extra = {"zaps": {k: v for k, v in zinfo.items() if k != "meta"} | {"settings": zinfo["meta"]},

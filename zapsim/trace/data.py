@@ -214,7 +214,8 @@ def load_cifar10_eval(data: str | Path | None = None) -> ImageSet:
         if len(x) != len(y):
             raise DataError(f"{batch}: {len(x)} images but {len(y)} labels (truncated file?)")
         return ImageSet(np.ascontiguousarray(x), y, {
-            "name": "cifar10-test", "source": str(batch), "indices": [0, len(y) - 1], "exact": True})
+            "name": "cifar10-test", "origin": "cifar10-test", "source": str(batch), "indices": [0, len(y) - 1],
+            "exact": True})
     p, looked = _find(CIFAR_EXACT, data)
     if p is None:
         raise DataError(f"CIFAR-10 test images not found (looked in {_looked(looked + looked_b)}); {SET_HINT}")
@@ -228,7 +229,8 @@ def load_cifar10_eval(data: str | Path | None = None) -> ImageSet:
     if not np.array_equal(index, np.arange(len(index))):
         raise DataError(f"{p}: 'test_index' must be 0..N-1 (the first N official test images)")
     return ImageSet(images, labels.astype(np.int64), {
-        "name": "cifar10-test", "source": str(p), "indices": [0, len(labels) - 1], "exact": True})
+        "name": "cifar10-test", "origin": "cifar10-test", "source": str(p), "indices": [0, len(labels) - 1],
+        "exact": True})
 
 
 def load_cifar10_train_split(data: str | Path | None = None, first: int = 1017) -> ImageSet:
@@ -247,7 +249,8 @@ def load_cifar10_train_split(data: str | Path | None = None, first: int = 1017) 
     if len(images) <= first:
         raise DataError(f"{p}: has {len(images)} images, need more than {first} for a disjoint training split")
     return ImageSet(np.ascontiguousarray(images[first:]), labels[first:].astype(np.int64), {
-        "name": "cifar10-test-jpeg-q75", "source": str(p), "indices": [first, len(images) - 1], "exact": False})
+        "name": "cifar10-test-jpeg-q75", "origin": "cifar10-test", "source": str(p), "indices": [first, len(images) - 1],
+        "exact": False})
 
 
 def load_image_folder(folder: str | Path, size: int = 224, resize: int = 256) -> ImageSet:
@@ -289,14 +292,28 @@ def load_image_folder(folder: str | Path, size: int = 224, resize: int = 256) ->
         "preprocessing": f"RGB, short side {resize} bilinear, centre crop {size}, ImageNet mean/std"})
 
 
-def to_tensor(images: np.ndarray):
-    """uint8 NHWC RGB -> float32 NCHW tensor, ``(x / 255 - mean) / std``."""
+def image_norm(info: dict[str, Any] | None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (mean, std) an image set is normalised with: ``info['mean']``/``info['std']``, else ImageNet's."""
+    info = info or {}
+    mean = tuple(float(v) for v in info.get("mean", MEAN))
+    std = tuple(float(v) for v in info.get("std", STD))
+    if len(mean) != 3 or len(std) != 3 or any(not v > 0 for v in std):
+        raise DataError(f"image preprocessing: mean {list(mean)} and std {list(std)} must be 3 values each, std > 0")
+    return mean, std
+
+
+def to_tensor(images: np.ndarray, mean: tuple[float, ...] = MEAN, std: tuple[float, ...] = STD):
+    """uint8 NHWC RGB -> contiguous float32 NCHW tensor, ``(x / 255 - mean) / std``.
+
+    Contiguous, not a permuted view: models that flatten with
+    ``x.view(x.size(0), -1)`` need it (issue 11.2).
+    """
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return ((x - m) / s).contiguous()
 
 
 PREPROCESSING = "x = (uint8/255 - mean)/std, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225), RGB NCHW 32x32"

@@ -7,10 +7,13 @@ ZAP's MSE against 1[ofm > 0] (1 on I_s), Adam lr 0.01, batch 128, 5 epochs,
 with the usual CIFAR augmentation (random 32x32 crop of the image zero-padded
 by 4, random horizontal flip).  Labels are never used.
 
-Trained ZAPs are saved with metadata that names everything they depend on
-(model, weights sha256, pattern, epochs, seed, batch size, lr, training
-images); :func:`find_saved_zaps` returns a file only when all of it matches,
-so a second trace with the same settings does not retrain.
+Trained ZAPs are saved under a key: the sha256 of everything that determines
+them (:func:`zap_key_parts`): the host network's actual parameters and
+buffers, the placement (which layers, their shapes), the pattern, the
+training images' pixels and labels, the preprocessing and every training
+hyperparameter.  :func:`find_saved_zaps` returns a file only when its stored
+key equals the key of the run, so a second trace with the same settings does
+not retrain and a different network or image set never reuses another's ZAPs.
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ import torch
 from ..atomic import write_bytes_atomic
 from ..errors import DataError
 from ..progress import progress_bar
-from .data import ImageSet, cache_dir, to_tensor
+from .data import PREPROCESSING, ImageSet, cache_dir, image_norm, to_tensor
 from .placement import ZapNet
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained_zaps"
 DEFAULTS = {"epochs": 5, "batch_size": 128, "lr": 0.01, "augment": True}
+# Bump when the training procedure or the ZAP module changes what a given set of
+# inputs trains to: old files then stop matching instead of being reused.
+KEY_VERSION = 1
 
 
 class _OfmCollector:
@@ -93,6 +99,7 @@ def train_zaps(net: ZapNet, train: ImageSet, *, epochs: int = 5, batch_size: int
         raise DataError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    mean, std = image_norm(train.info)
     net.to(device)
     net.gm.eval()
     for p in net.gm.parameters():
@@ -122,7 +129,7 @@ def train_zaps(net: ZapNet, train: ImageSet, *, epochs: int = 5, batch_size: int
                 imgs = train.images[idx]
                 if augment:
                     imgs = augment_batch(imgs, rng)
-                x = to_tensor(imgs).to(device)
+                x = to_tensor(imgs, mean, std).to(device)
                 loss = zap_loss(net, x)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -147,15 +154,83 @@ def train_zaps(net: ZapNet, train: ImageSet, *, epochs: int = 5, batch_size: int
 # --------------------------------------------------------------------------- saving and reuse
 
 
-def zap_key(meta: dict[str, Any]) -> str:
-    """A short hash of the metadata that determines the trained ZAPs."""
-    blob = json.dumps(meta, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
+def tensors_sha256(named: list[tuple[str, torch.Tensor]]) -> str:
+    """sha256 over (name, dtype, shape, raw bytes) of each tensor, in name order."""
+    h = hashlib.sha256()
+    for name, t in sorted(named, key=lambda kv: kv[0]):
+        t = t.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def images_sha256(images: ImageSet) -> str:
+    """sha256 of an image set's identity: its pixels (uint8 NHWC) and labels, in order."""
+    h = hashlib.sha256()
+    x = np.ascontiguousarray(images.images)
+    y = np.ascontiguousarray(np.asarray(images.labels, dtype=np.int64))
+    h.update(f"{x.dtype}|{list(x.shape)}|".encode())
+    h.update(x.tobytes())
+    h.update(f"labels|{len(y)}|".encode())
+    h.update(y.tobytes())
+    return h.hexdigest()
+
+
+def zap_key_parts(net: ZapNet, train_images: ImageSet, *, pattern_name: str, pattern: np.ndarray, epochs: int,
+                  batch_size: int, lr: float, seed: int, augment: bool, max_steps: int | None = None
+                  ) -> dict[str, Any]:
+    """Everything that determines the trained ZAPs; :func:`zap_key` hashes it.
+
+    The host's weights are hashed whatever ``model_info`` says, the training
+    images by content (two sets of the same size differ), and every
+    hyperparameter is listed, so a changed setting never reuses old ZAPs.
+    """
+    mean, std = image_norm(train_images.info)
+    return {
+        "key_version": KEY_VERSION,
+        "host_sha256": net.host_sha256,
+        "placement": [{"layer": net.layers[i].name, "in_shape": list(net.shapes[i][0]),
+                       "out_shape": list(net.shapes[i][1])} for i in net.zap_layers],
+        "pattern": pattern_name,
+        "pattern_matrix": np.asarray(pattern).astype(int).tolist(),
+        "training_images": {"sha256": images_sha256(train_images), "count": len(train_images),
+                            "shape": list(train_images.images.shape[1:])},
+        "preprocessing": {"mean": list(mean), "std": list(std), "layout": "RGB uint8 / 255, NCHW float32"},
+        "training": {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed),
+                     "augment": bool(augment), "max_steps": None if max_steps is None else int(max_steps),
+                     "optimizer": "Adam", "weight_decay": 0.0,
+                     "augmentation": "random crop of the 4-pixel zero-padded image, random horizontal flip"
+                     if augment else None},
+    }
+
+
+def zap_key(parts: dict[str, Any]) -> str:
+    """The full sha256 (hex) of the key parts."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def zap_meta(net: ZapNet, model_info: dict[str, Any], train_images: ImageSet, **kw: Any) -> dict[str, Any]:
+    """The metadata stored with trained ZAPs: the key, its parts and a readable description."""
+    parts = zap_key_parts(net, train_images, **kw)
+    info = train_images.info
+    return {
+        "key": zap_key(parts),
+        "key_parts": parts,
+        "model": str(model_info.get("name", "model")),
+        "pattern": parts["pattern"],
+        "epochs": parts["training"]["epochs"],
+        "seed": parts["training"]["seed"],
+        "zap_layers": [p["layer"] for p in parts["placement"]],
+        # descriptive only (a path is machine-specific): the sha256 above is the identity
+        "training_images": {"name": info.get("name"), "indices": info.get("indices"), "count": len(train_images),
+                            "preprocessing": info.get("preprocessing", PREPROCESSING)},
+    }
 
 
 def zap_filename(meta: dict[str, Any]) -> str:
     slug = str(meta["pattern"]).replace(":", "-").replace("/", "_")
-    return f"{meta['model']}-{slug}-e{meta['epochs']}-s{meta['seed']}-{zap_key(meta)}.pt"
+    model = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(meta["model"]))[:40] or "model"
+    return f"{model}-{slug}-e{meta['epochs']}-s{meta['seed']}-{meta['key'][:12]}.pt"
 
 
 def zap_dirs(extra: str | Path | None = None) -> list[Path]:
@@ -177,13 +252,28 @@ def save_zaps(net: ZapNet, meta: dict[str, Any], directory: str | Path | None = 
     return path
 
 
+def _stored_meta(path: Path) -> dict[str, Any] | None:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return None
+    return obj.get("meta") if isinstance(obj, dict) and isinstance(obj.get("meta"), dict) else None
+
+
 def find_saved_zaps(meta: dict[str, Any], extra_dir: str | Path | None = None) -> Path | None:
-    """A saved ZAP file whose metadata equals ``meta``, or None."""
-    name = zap_filename(meta)
+    """A saved ZAP file whose stored key equals ``meta['key']`` (the full sha256), or None.
+
+    Files are found by the key's first 12 hex digits in their name (whatever
+    the model is called) and accepted only when the full stored key matches.
+    """
+    suffix = f"-{meta['key'][:12]}.pt"
     for d in zap_dirs(extra_dir):
-        p = d / name
-        if p.is_file():
-            return p
+        if not d.is_dir():
+            continue
+        for p in sorted(d.glob(f"*{suffix}")):
+            stored = _stored_meta(p)
+            if p.is_file() and stored is not None and stored.get("key") == meta["key"]:
+                return p
     return None
 
 
@@ -196,9 +286,10 @@ def load_zaps(net: ZapNet, path: str | Path, meta: dict[str, Any] | None = None)
         raise DataError(f"{path}: not a readable ZAP file ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict) or "zaps" not in obj or "meta" not in obj:
         raise DataError(f"{path}: not a zapsim ZAP file (keys 'meta' and 'zaps' expected)")
-    if meta is not None and obj["meta"] != meta:
-        diff = sorted(k for k in set(meta) | set(obj["meta"]) if meta.get(k) != obj["meta"].get(k))
-        raise DataError(f"{path}: saved for different settings (differs in {', '.join(diff)})")
+    if meta is not None and obj["meta"].get("key") != meta["key"]:
+        want, got = meta.get("key_parts", {}), obj["meta"].get("key_parts") or {}
+        diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k)) or ["key"]
+        raise DataError(f"{path}: saved for different settings (key differs in {', '.join(diff)})")
     names = {net.layers[i].name for i in net.zap_layers}
     if set(obj["zaps"]) != names:
         raise DataError(f"{path}: holds ZAPs for {sorted(obj['zaps'])}, the network has {sorted(names)}")
