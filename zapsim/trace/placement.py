@@ -309,11 +309,14 @@ class ZapNet(nn.Module):
         for i, info in enumerate(self.layers):
             groups.setdefault(info.covered_node, []).append(i)
         splits = nn.ModuleList()
+        gm.add_submodule("zapsim_splits", splits)  # before the graph names its entries
         for covered, idx in groups.items():
             node = nodes[covered]
             cat = [self.layers[i] for i in idx if self.layers[i].cat_slot is not None]
             if cat:
                 cat_node = nodes[str(cat[0].cat_node)]
+                if len(cat) != len(idx):
+                    raise ZapsimError(f"internal: layers {[self.layers[i].name for i in idx]} share a probe")
                 splits.append(SplitSite({l.cat_slot: self.sites[i] for i, l in zip(idx, cat)}))
                 args = (node, *cat_node.args[0])
                 with gm.graph.inserting_after(node):
@@ -323,7 +326,6 @@ class ZapNet(nn.Module):
                 with gm.graph.inserting_after(node):
                     probe = gm.graph.call_module(f"zapsim_sites.{i}", (node,))
             node.replace_all_uses_with(probe, delete_user_cb=lambda u, p=probe: u is not p)
-        gm.add_submodule("zapsim_splits", splits)
         gm.graph.lint()
         gm.recompile()
         self.gm = gm
