@@ -168,3 +168,24 @@ def test_overlap_allowed_is_recorded(tmp_path):
     ds = json.loads((tmp_path / "t" / "manifest.json").read_text())["dataset"]
     assert ds["overlap"] == {"identical_images": 2, "same_source_indices": 0, "source": None, "allowed": True}
     assert ds["disjoint"].startswith("NOT disjoint")
+
+
+def test_densenet_like_and_relu6_nets_trace_end_to_end(tmp_path):
+    """A cat-split net and a ReLU6 net through trace_model: each producer's trace masks are its own channels."""
+    from test_placement import DenseLike, MobileNetLike, _init  # tests/ is on sys.path (pytest prepend mode)
+    from zapsim.trace_format import read_trace
+
+    dense = nn.Sequential(_init(DenseLike()), nn.AdaptiveAvgPool2d(1), nn.Flatten())  # 4 logits
+    res = trace_model(dense.eval(), EV, out=tmp_path / "d", zap_dir=tmp_path / "z", **KW)
+    t = read_trace(res["path"], verify=True)
+    assert [l.name for l in t.layers if l.zap] == ["0.conv_a", "0.conv_b"]
+    names = [l.name for l in t.layers]
+    a, b, c = names.index("0.conv_a"), names.index("0.conv_b"), names.index("0.conv_c")
+    for op in ("dense", "t0.00"):
+        inp = t.mask(op, c, "in")
+        for li, sl in ((a, slice(0, 6)), (b, slice(14, 24))):
+            comp = t.mask(op, li, "computed")
+            comp = np.ones_like(inp[:, sl]) if comp is None else comp
+            assert np.array_equal(inp[:, sl], t.mask(op, li, "out") & comp), (op, names[li])
+    m = trace_model(_init(MobileNetLike()), EV, out=tmp_path / "m", zap_dir=tmp_path / "z", **KW)
+    assert [l.name for l in read_trace(m["path"]).layers if l.zap] == ["pw.0", "head"]
