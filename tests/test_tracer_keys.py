@@ -173,6 +173,7 @@ def test_overlap_allowed_is_recorded(tmp_path):
 def test_densenet_like_and_relu6_nets_trace_end_to_end(tmp_path):
     """A cat-split net and a ReLU6 net through trace_model: each producer's trace masks are its own channels."""
     from test_placement import DenseLike, MobileNetLike, _init  # tests/ is on sys.path (pytest prepend mode)
+
     from zapsim.trace_format import read_trace
 
     dense = nn.Sequential(_init(DenseLike()), nn.AdaptiveAvgPool2d(1), nn.Flatten())  # 4 logits
