@@ -183,7 +183,9 @@ def trace_model(model: torch.nn.Module, eval_images: ImageSet, *, train_images: 
         "overlap": overlap,
     }
     model_json = {k: v for k, v in model_info.items() if k != "weights_path"}
-    extra = {"zaps": {k: v for k, v in zinfo.items() if k != "meta"} | {"settings": zinfo["meta"]},
+    share = None if max_zap_mac_share is None or max_zap_mac_share == float("inf") else float(max_zap_mac_share)
+    extra = {"zaps": {k: v for k, v in zinfo.items() if k != "meta"} | {"settings": zinfo["meta"]}
+             | {"placement": {l.name: l.reason for l in net.layers}, "max_zap_mac_share": share},
              "tracer": {"seed": seed, "device": device, "eval_batch_size": eval_batch_size}}
     rows = []
     with TraceWriter(out, layers=layers, num_images=n_trace, model=model_json, dataset=dataset,

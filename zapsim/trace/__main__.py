@@ -23,6 +23,7 @@ from .data import ImageSet, load_cifar10_eval, load_cifar10_train_split, load_im
 from .models.cifar_resnet import CIFAR_DEPTHS, load_cifar_resnet
 from .models.torchvision_models import TORCHVISION_MODELS, load_torchvision_model
 from .operating_points import parse_float_list
+from .placement import MAX_ZAP_MAC_SHARE
 
 MODELS = (*CIFAR_DEPTHS, *TORCHVISION_MODELS)
 
@@ -63,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "zapsim/trace/pretrained_zaps is also searched)")
     p.add_argument("--retrain", action="store_true", help="train ZAPs even if matching trained ones exist")
     p.add_argument("--overwrite", action="store_true", help="replace an existing trace directory")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="trace even if evaluation and training images overlap (recorded in the manifest)")
+    p.add_argument("--max-zap-mac-share", type=float, default=MAX_ZAP_MAC_SHARE,
+                   help="place no ZAP costing more than this share of its layer's MACs (default %(default)s; "
+                   "'inf' places every qualifying ZAP, e.g. on depthwise convs)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     return p
@@ -120,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for v, what in ((args.images, "--images"), (args.train_images, "--train-images"), (args.epochs, "--epochs"),
                     (args.batch_size, "--batch-size"), (args.calib_images, "--calib-images"), (args.threads, "--threads")):
         _positive(v, what)
+    if not args.max_zap_mac_share > 0:  # also refuses nan
+        raise ZapsimError(f"--max-zap-mac-share {args.max_zap_mac_share}: must be > 0 ('inf' for no limit)")
     trace_images: int | None
     if args.trace_images == "all":
         trace_images = None
@@ -152,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           thresholds=thresholds, budgets=budgets, epochs=args.epochs, batch_size=args.batch_size,
                           seed=args.seed, trace_images=trace_images, calib_images=args.calib_images,
                           device=args.device, zap_dir=args.zap_dir, retrain=args.retrain, overwrite=args.overwrite,
-                          progress=not args.quiet)
+                          progress=not args.quiet, allow_overlap=args.allow_overlap,
+                          max_zap_mac_share=args.max_zap_mac_share)
         print(f"\n{args.model}, pattern {pattern}: trace written to {res['path']} "
               f"({len(ev)} evaluation images for accuracy, masks for {trace_images or len(ev)})")
         print(format_table(res["rows"]))
