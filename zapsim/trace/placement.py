@@ -84,7 +84,7 @@ _MAC_METHODS = {"matmul", "mm", "bmm", "__matmul__", "addmm", "baddbmm", "unfold
 # parameterised torch.nn leaf modules that are elementwise or per-channel (no MACs to record)
 _CHEAP_PARAM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm,
                       nn.modules.instancenorm._InstanceNorm, nn.PReLU)
-_TORCH_MODULE_PREFIXES = ("torch", "_operator", "operator", "builtins", "math")
+_TORCH_MODULES = {"torch", "_operator", "operator", "builtins", "math"}
 
 
 @dataclass
@@ -360,7 +360,8 @@ class ZapNet(nn.Module):
                         f"{name}: functional {tname} at {_where(n)} computes MACs the tracer cannot record; "
                         "write it as an nn.Conv2d / nn.Linear module")
                 mod = getattr(t, "__module__", None)
-                if mod is not None and not str(mod).startswith(_TORCH_MODULE_PREFIXES):
+                # torch itself, not torchvision & co (torchvision.ops.deform_conv2d would be an unseen conv)
+                if mod is not None and not (mod in _TORCH_MODULES or str(mod).startswith("torch.")):
                     raise ZapsimError(
                         f"{name}: custom op {tname} at {_where(n)}: the tracer cannot see what it computes; "
                         "only torch operations and torch.nn modules are supported")
