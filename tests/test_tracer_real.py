@@ -258,3 +258,22 @@ def test_cli_small_run_prints_table(real, tmp_path, capsys, zapsim_data):
 def test_imageset_subset_keeps_indices():
     s = ImageSet(np.zeros((10, 2, 2, 3), np.uint8), np.arange(10), {"indices": [5, 14]})
     assert s.subset(3).info["indices"] == [5, 7] and len(s.subset(3)) == 3
+
+
+@pytest.mark.parametrize("pattern", ["checkerboard", "p33"])
+def test_default_settings_find_the_bundled_zaps(real, pattern, tmp_path):
+    """The bundled files' stored keys are the keys of the default run (full JPEG split, default hyperparameters)."""
+    from zapsim.trace import prepare_zaps
+    from zapsim.trace.zap_training import BUNDLED_DIR, find_saved_zaps, zap_meta
+
+    model, info, _, tr = real
+    net = ZapNet(model, torch.zeros(1, 3, 32, 32))
+    z = prepare_zaps(net, info, tr, pattern=pattern, zap_dir=tmp_path, save=False, progress=False)
+    assert z["reused"] and z["file"].startswith(str(BUNDLED_DIR)) and z["file"].endswith(f"-{z['key'][:12]}.pt")
+    # a different training subset of the same model: another key, nothing bundled matches
+    net2 = ZapNet(model, torch.zeros(1, 3, 32, 32))
+    net2.attach_zaps(pattern)
+    pm = net2.zap(net2.zap_layers[0]).pattern
+    meta = zap_meta(net2, info, tr.subset(len(tr) - 1), pattern_name=pattern, pattern=pm, epochs=5, batch_size=128,
+                    lr=0.01, seed=0, augment=True)
+    assert meta["key"] != z["key"] and find_saved_zaps(meta, tmp_path) is None

@@ -18,7 +18,7 @@ import torch
 
 from ..progress import progress_bar
 from ..trace_format import TraceLayer, TraceWriter
-from .data import ImageSet, to_tensor
+from .data import ImageSet, image_norm, to_tensor
 from .placement import ZapNet
 
 # Bin edges of the histogram of wrongly skipped activation values (nonzero predicted zero).
@@ -117,7 +117,7 @@ def evaluate_op(net: ZapNet, layers: list[TraceLayer], images: ImageSet, thresho
         with torch.inference_mode():
             for start in range(0, n, batch_size):
                 rec.offset = start
-                x = to_tensor(images.images[start:start + batch_size]).to(device)
+                x = to_tensor(images.images[start:start + batch_size], *image_norm(images.info)).to(device)
                 y = torch.from_numpy(images.labels[start:start + batch_size]).to(device)
                 logits = net.gm(x)
                 k = min(5, logits.shape[1])

@@ -23,7 +23,7 @@ from scipy.optimize import OptimizeWarning, curve_fit, minimize
 
 from ..errors import ZapsimError
 from ..progress import progress_bar
-from .data import ImageSet, to_tensor
+from .data import ImageSet, image_norm, to_tensor
 from .placement import ZapNet
 
 THETA_BOUNDS = (-1.0, 1.0)
@@ -94,7 +94,7 @@ def calibrate(net: ZapNet, images: ImageSet, grid: np.ndarray = GRID, batch_size
     try:
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
-                x = to_tensor(images.images[start:start + batch_size]).to(device)
+                x = to_tensor(images.images[start:start + batch_size], *image_norm(images.info)).to(device)
                 net.gm(x)
                 for i in layers:
                     ofm = col.ofm[i]

@@ -1,6 +1,6 @@
 """Find where ZAPs go in any ``torch.nn.Module`` from its ``torch.fx`` graph, and wire probes in.
 
-The method's rules (``../shared/docs/zap-method.md``), as applied to real networks:
+The method's rules (Shomron et al., ECCV 2020; docs/tracer.md), as applied to real networks:
 
 * a ZAP follows each conv whose output reaches an activation that outputs
   exact zeros for negative inputs -- ReLU, ReLU6, Hardtanh(0, x>0),

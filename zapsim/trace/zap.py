@@ -1,4 +1,4 @@
-"""The ZAP predictor module (Shomron et al., ECCV 2020), as described in ``../shared/docs/zap-method.md``.
+"""The ZAP predictor module (Shomron et al., ECCV 2020), as the method describes (see docs/tracer.md).
 
 For a conv layer with C output channels the predictor looks only at the
 computed-first outputs (the set I_s of a periodic pattern P), runs two

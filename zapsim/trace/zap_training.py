@@ -1,6 +1,6 @@
 """Label-free training of all ZAPs of a network in one pass, and saving/reusing the trained ZAPs.
 
-The method (``../shared/docs/zap-method.md``): the host network is frozen in
+The method (Shomron et al., ECCV 2020; see docs/tracer.md): the host network is frozen in
 eval mode, every ZAP sees the clean output of its layer (all ZAPs disabled
 during the host's forward pass), the loss is the sum over layers of each
 ZAP's MSE against 1[ofm > 0] (1 on I_s), Adam lr 0.01, batch 128, 5 epochs,
