@@ -190,3 +190,13 @@ def test_densenet_like_and_relu6_nets_trace_end_to_end(tmp_path):
             assert np.array_equal(inp[:, sl], t.mask(op, li, "out") & comp), (op, names[li])
     m = trace_model(_init(MobileNetLike()), EV, out=tmp_path / "m", zap_dir=tmp_path / "z", **KW)
     assert [l.name for l in read_trace(m["path"]).layers if l.zap] == ["pw.0", "head"]
+
+
+@pytest.mark.parametrize("value", ["nan", "0", "-1"])
+def test_cli_max_zap_mac_share_checked_before_loading(value, tmp_path, capsys):
+    from zapsim.errors import cli_main
+    from zapsim.trace.__main__ import main
+
+    assert cli_main(main, ["resnet20", "--max-zap-mac-share", value, "--out", str(tmp_path / "t")]) == 2
+    assert f"--max-zap-mac-share {float(value)}: must be > 0 ('inf' for no limit)" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()

@@ -428,6 +428,8 @@ class ZapNet(nn.Module):
                 after, _, u2 = _walk(gm, nxt)
                 if dim not in (1, -3):
                     why_not[n] = f"concatenated along dim {dim}, not the channels: no ZAP"
+                elif not parts:
+                    why_not[n] = "concatenated from a list built at run time (not a literal list): no ZAP"
                 elif len(slots) != 1:
                     why_not[n] = "concatenated more than once in the same torch.cat: no ZAP"
                 elif after is not None and _is_relu(gm, after):
