@@ -131,7 +131,7 @@ def trace_model(model: torch.nn.Module, eval_images: ImageSet, *, train_images: 
         raise ZapsimError(f"{model_info.get('name')}: no layer qualifies for a ZAP ({why})")
     for l in net.layers:
         if l.kind == "conv" and not l.zap_eligible:
-            _log(f"no ZAP on {l.name}: {l.reason}", progress)
+            _log(f"placement: {l.name}: {l.reason}", progress)
     zinfo = prepare_zaps(net, model_info, train_images, pattern=pattern, epochs=epochs, batch_size=batch_size,
                          seed=seed, device=device, zap_dir=zap_dir, retrain=retrain, progress=progress)
     layers = net.trace_layers()
