@@ -78,6 +78,8 @@ def test_same_class_different_weights_train_twice_same_net_reuses(tmp_path):
     man = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert man["zaps"]["key"] == a["zaps"]["key"] == zap_key(man["zaps"]["settings"]["key_parts"])
     assert man["zaps"]["settings"]["key_parts"]["training"]["epochs"] == 1
+    # no machine directory in the manifest: the file is named by where it was found
+    assert man["zaps"]["file"] == "zap-dir:" + a["zaps"]["file"].rsplit("/", 1)[-1]
     assert man["dataset"]["overlap"]["allowed"] is False and man["dataset"]["overlap"]["identical_images"] == 0
 
 

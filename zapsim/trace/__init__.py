@@ -31,7 +31,15 @@ from .data import PREPROCESSING, ImageSet, image_norm, to_tensor
 from .evaluate import evaluate_op
 from .operating_points import budget_op_id, calibrate, per_layer_thresholds, uniform_op_id
 from .placement import MAX_ZAP_MAC_SHARE, ZapNet
-from .zap_training import DEFAULTS, find_saved_zaps, load_zaps, save_zaps, train_zaps, zap_meta
+from .zap_training import (
+    DEFAULTS,
+    find_saved_zaps,
+    load_zaps,
+    portable_zap_file,
+    save_zaps,
+    train_zaps,
+    zap_meta,
+)
 
 __all__ = ["trace_model", "prepare_zaps", "DEFAULT_THRESHOLDS", "DEFAULT_BUDGETS"]
 
@@ -185,6 +193,7 @@ def trace_model(model: torch.nn.Module, eval_images: ImageSet, *, train_images: 
     model_json = {k: v for k, v in model_info.items() if k != "weights_path"}
     share = None if max_zap_mac_share is None or max_zap_mac_share == float("inf") else float(max_zap_mac_share)
     extra = {"zaps": {k: v for k, v in zinfo.items() if k != "meta"} | {"settings": zinfo["meta"]}
+             | {"file": portable_zap_file(zinfo["file"])}
              | {"placement": {l.name: l.reason for l in net.layers}, "max_zap_mac_share": share},
              "tracer": {"seed": seed, "device": device, "eval_batch_size": eval_batch_size}}
     rows = []

@@ -239,6 +239,22 @@ def zap_dirs(extra: str | Path | None = None) -> list[Path]:
     return dirs + [BUNDLED_DIR, cache_dir() / "zaps"]
 
 
+def portable_zap_file(path: str | Path | None) -> str | None:
+    """A ZAP file's name for manifests, without the machine's directories (same inputs, same bytes anywhere).
+
+    ``pretrained_zaps/NAME`` for a bundled file, ``cache:NAME`` for the cache,
+    ``zap-dir:NAME`` for any other directory.
+    """
+    if path is None:
+        return None
+    p = Path(path).resolve()
+    if p.parent == BUNDLED_DIR.resolve():
+        return f"pretrained_zaps/{p.name}"
+    if p.parent == (cache_dir() / "zaps").resolve():
+        return f"cache:{p.name}"
+    return f"zap-dir:{p.name}"
+
+
 def save_zaps(net: ZapNet, meta: dict[str, Any], directory: str | Path | None = None, history: list[float] | None = None
               ) -> Path:
     """Save every attached ZAP's state with ``meta``; returns the file written (atomically)."""
