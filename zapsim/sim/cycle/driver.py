@@ -1,17 +1,20 @@
 """The cycle engine's per-layer entry: ``simulate_layer_batch(..., engine="cycle")`` calls :func:`layer_core`.
 
-A dataflow's sequencer is a module with a function
+A dataflow's sequencer is a module with a function (``SEQUENCERS``)
 
     run_layer(arch, layer, in_masks, out_masks, comp_masks, zap, n, batch) -> dict[str, np.ndarray]
 
-taking the same arguments as :func:`layer_core` and returning, for each of
+(row-stationary) or ``systolic_layer(arch, layer, in_masks, out_masks,
+comp_masks, *, zap)`` (systolic), returning, for each of
 the ``n`` images, the analytical engine's per-layer core counters
 (``zapsim.sim.analytical.kernels.RS_CORE``: ``compute``, ``A``, ``Z``,
 ``C``, ``actual``, ``gated``, ``busy_pe``, ``gated_pe``, ``noc_i``,
 ``noc_w``, ``noc_po``, ``noc_pi``, ``noc_hop``, ``zmacs``, ``dram_in``,
-``dram_out``), each a float64 array of length ``n``, plus ``stall``: the
+``dram_out``), each a float64 array of length ``n``, plus optionally ``stall``: the
 cycles the array waited for DRAM beyond ``compute`` (the cycle engine's
-own memory timing; the analytical roofline is then not used).
+own memory timing; the analytical roofline is then not used).  Without
+``stall`` the driver adds it from ``dram.layer_dram_stall`` (DRAM tiles
+double-buffered through the GLB, each with its request latency).
 ``compute`` is the layer's cycles without those DRAM stalls; ``A``, ``C``
 the array's busy time in each phase, ``Z`` the ZAP's.  When images of a
 batch share the array (batch N inside the PE), each image reports the
@@ -28,10 +31,10 @@ from ...errors import ZapsimError
 
 #: dataflow -> module (under zapsim.sim.cycle) whose ``run_layer`` sequences it
 SEQUENCERS = {
-    "row_stationary": "row_stationary",
-    "output_stationary": "systolic",
-    "weight_stationary": "systolic",
-    "input_stationary": "systolic",
+    "row_stationary": ("row_stationary", "run_layer"),
+    "output_stationary": ("systolic_array", "systolic_layer"),
+    "weight_stationary": ("systolic_array", "systolic_layer"),
+    "input_stationary": ("systolic_array", "systolic_layer"),
 }
 
 
@@ -44,7 +47,7 @@ def layer_core(arch, layer, in_masks: np.ndarray | None, out_masks: np.ndarray |
     """
     import importlib
 
-    mod_name = SEQUENCERS.get(arch.dataflow)
+    mod_name, fn = SEQUENCERS[arch.dataflow]
     try:
         mod = importlib.import_module(f"{__package__}.{mod_name}")
     except ModuleNotFoundError as e:
@@ -52,5 +55,13 @@ def layer_core(arch, layer, in_masks: np.ndarray | None, out_masks: np.ndarray |
             raise
         raise ZapsimError(f"{arch.source}: dataflow = {arch.dataflow}: the cycle engine has no sequencer for it yet; "
                           f"use --engine analytical") from None
-    core = mod.run_layer(arch, layer, in_masks, out_masks, comp_masks, zap, n, max(1, int(batch)))
-    return {k: np.asarray(v, dtype=np.float64) for k, v in core.items()}
+    if fn == "run_layer":
+        core = mod.run_layer(arch, layer, in_masks, out_masks, comp_masks, zap, n, max(1, int(batch)))
+    else:  # the systolic sequencer times the array only; DRAM tiles are added here
+        core = getattr(mod, fn)(arch, layer, in_masks, out_masks, comp_masks, zap=zap)
+    core = {k: np.asarray(v, dtype=np.float64) for k, v in core.items()}
+    if "stall" not in core:
+        from .dram import layer_dram_stall
+
+        core["stall"] = layer_dram_stall(arch, layer, core, max(1, int(batch)))
+    return core
