@@ -46,6 +46,7 @@ ZAP_PLACEMENTS = ("dedicated", "array")
 ZAP_OUTPUT_MODES = ("skip", "gate")
 ZERO_INPUT_MODES = ("ignore", "gate", "skip")
 ZAP_GRANULARITIES = ("gate", "row", "compact")
+FOLD_PIPELINING = ("off", "on")
 # One channel's ZAP parameters: two depthwise 3x3 kernels (18 words) plus six
 # scale/shift words (ZapSpec.params = 24 per channel); a dedicated unit that
 # cannot hold them cannot run the ZAP at all.
@@ -238,6 +239,27 @@ class Systolic:
                               choices=ZAP_GRANULARITIES)
     scalesim_off_by_one: bool = _f(False, "subtract SCALE-Sim's trailing 1 cycle per layer so dense counts equal its "
                                    "output exactly (default: the closed form without the -1)", "")
+    fold_pipelining: str = _f("off", "cycle engine: `off` runs folds one after the other, each paying its preload and "
+                              "its wavefront's fill and drain (SCALE-Sim's convention); `on` lets the next fold's "
+                              "operands enter right behind the current fold's and (ws / is) shifts the next tile into "
+                              "shadow registers meanwhile, which needs `pe_array.weight_spad_words` (ws) or "
+                              "`pe_array.ifmap_spad_words` (is) >= 2 (docs/systolic-cycle.md)", "",
+                              choices=FOLD_PIPELINING)
+    preload_words_per_cycle: int | None = _f(None, "cycle engine: words per cycle the top-edge port shifts into a ws / "
+                                             "is stationary tile (null: `pe_array.cols`, one array row per cycle, as "
+                                             "SCALE-Sim)", "words/cycle", minimum=1, maximum=MAX_ARRAY_SIDE,
+                                             nullable=True)
+    row_edge_words_per_cycle: int | None = _f(None, "cycle engine: words per cycle the left-edge SRAM port feeds the "
+                                              "streamed operand into the rows (null: `pe_array.rows`, never a stall)",
+                                              "words/cycle", minimum=1, maximum=MAX_ARRAY_SIDE, nullable=True)
+    col_edge_words_per_cycle: int | None = _f(None, "cycle engine: words per cycle the top-edge SRAM port feeds the "
+                                              "columns while streaming (os: weights; ws / is: psums read back for a "
+                                              "later K fold) (null: `pe_array.cols`)", "words/cycle", minimum=1,
+                                              maximum=MAX_ARRAY_SIDE, nullable=True)
+    out_edge_words_per_cycle: int | None = _f(None, "cycle engine: words per cycle the bottom-edge SRAM port writes "
+                                              "(ws / is: psums leaving the columns; os: finished outputs) (null: "
+                                              "`pe_array.cols`)", "words/cycle", minimum=1, maximum=MAX_ARRAY_SIDE,
+                                              nullable=True)
 
 
 _SECTIONS: dict[str, type] = {
@@ -645,6 +667,12 @@ def _check_cross(ctx: _Ctx, a: ArchConfig) -> None:
     if a.global_buffer.banks > a.glb_words:
         raise ctx.error("global_buffer.banks", a.global_buffer.banks,
                         f"more banks than the {a.glb_words}-word buffer has words", f"an integer 1..{a.glb_words}")
+    if a.systolic.fold_pipelining == "on" and a.dataflow in ("weight_stationary", "input_stationary"):
+        key = "weight_spad_words" if a.dataflow == "weight_stationary" else "ifmap_spad_words"
+        if getattr(a.pe_array, key) < 2:
+            raise ctx.error(f"pe_array.{key}", getattr(a.pe_array, key),
+                            f"systolic.fold_pipelining: on needs a shadow register for the next fold's stationary "
+                            f"operand in every PE ({a.dataflow})", "an integer >= 2, or systolic.fold_pipelining: off")
     if a.zap_unit.placement == "dedicated" and a.zap_unit.buffer_words < ZAP_MIN_BUFFER_WORDS:
         raise ctx.error("zap_unit.buffer_words", a.zap_unit.buffer_words,
                         "a dedicated ZAP unit must hold at least one channel's ZAP parameters (2 depthwise 3x3 "

@@ -305,7 +305,9 @@ def run_folds(folds, df, rows, cols, widths, pipelined, t0, earliest, fold_end, 
         ready = max(pre_end, earliest[f])
         while s_cur < min_step or c_cur < ready:
             if s_cur >= min_step and s_cur > last_dem:
-                idle += ready - c_cur  # nothing in flight: jump to the cycle the fold can start
+                # nothing in flight: jump to the cycle the fold can start; the cycles the preload port works
+                # in are preload, the rest idle
+                idle += (ready - c_cur) - max(0, min(ready, pre_end) - max(c_cur, pre_start))
                 c_cur = ready
                 break
             d = max(1, max(_ceil_div(dl[s_cur], wl), max(_ceil_div(dt[s_cur], wt), _ceil_div(db[s_cur], wb))))
