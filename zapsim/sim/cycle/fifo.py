@@ -5,8 +5,9 @@ Conventions (the stepping model in ``stepping.py`` follows them cycle by cycle):
 * a word accepted from the bus in cycle ``t`` sits in the FIFO and moves
   to the scratchpad in cycle ``t+1`` at the earliest, one word per cycle
   (the scratchpad's write port), when the scratchpad has room;
-* the FIFO takes word ``n`` in cycle ``t`` only if it held fewer than
-  ``depth`` words at the start of ``t``: ``t >= S(n - depth) + 1``;
+* the FIFO takes word ``n`` in cycle ``t`` only if it holds fewer than
+  ``depth`` words once this cycle's word has left for the scratchpad (a
+  full FIFO can push and pop in the same cycle): ``t >= S(n - depth)``;
 * depth 0: no FIFO; the bus writes the word straight into the
   scratchpad, so it leaves only in a cycle in which the scratchpad can
   take it;
@@ -29,7 +30,7 @@ def earliest_accept(n, depth, K, t0, s_prev, s_back, free_done):
     """
     if depth > 0:
         if n >= depth:
-            return max(t0, s_back + 1)
+            return max(t0, s_back)
         return t0
     t = t0
     if n >= 1:

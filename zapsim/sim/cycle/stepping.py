@@ -12,9 +12,10 @@ with explicit state advanced per clock cycle:
   the filter bus delivers ``width`` words a cycle; the ZAP unit scores one
   chunk at a time.
 
-Within a cycle every decision reads the state at the start of the cycle
-(compute first, since an output that takes no cycles frees its window in
-the cycle it starts).  It shares with the kernels only what is not timing:
+Within a cycle: outputs start first (an output that takes no cycles frees
+its window in the cycle it starts), then each FIFO passes its head word to
+the scratchpad, then the bus sends (a FIFO that passed a word on can take
+one in the same cycle).  It shares with the kernels only what is not timing:
 the items, the passes and each PE's words and work per output
 (``control.enumerate_items`` / ``build_pass``).  ``tests/test_cycle_rs_stepping.py``
 holds the two equal.
@@ -74,8 +75,14 @@ def step_subpass(npe, ns, F, need, free, cost, nw, slot_info, ncs, geo, conv, pr
             while freed_upto[j] < x_cur[j] and done[j, freed_upto[j]] <= t:
                 freed_upto[j] += 1
         freed = [int(free[j, freed_upto[j] - 1]) if freed_upto[j] > 0 else 0 for j in range(npe)]
-        moved_before = list(spad_in)  # scratchpad writes before this cycle
-        # 2. the bus, in order, from the start-of-cycle state
+        # 2. FIFO -> scratchpad, one word per PE, if it arrived before this cycle and there is room
+        if D > 0:
+            for j in range(npe):
+                n = spad_in[j]
+                if n < fifo_in[j] and arrive[j][n] < t and spad_last[j] < t and n - freed[j] < K:
+                    spad_in[j] += 1
+                    spad_last[j] = t
+        # 3. the bus, in order; a FIFO that just passed a word on can take one in the same cycle
         sent = 0
         bank_use = {}
         while head < len(words) and sent < Bi:
@@ -83,7 +90,7 @@ def step_subpass(npe, ns, F, need, free, cost, nw, slot_info, ncs, geo, conv, pr
             ok = bank_use.get(bank, 0) < ports
             for j in dests:
                 if D > 0:
-                    ok = ok and (n - moved_before[j] < D)
+                    ok = ok and (n - spad_in[j] < D)
                 else:
                     ok = ok and spad_last[j] < t and (n - freed[j] < K)
             if not ok:
@@ -98,13 +105,6 @@ def step_subpass(npe, ns, F, need, free, cost, nw, slot_info, ncs, geo, conv, pr
                     spad_last[j] = t
             sent += 1
             head += 1
-        # 3. FIFO -> scratchpad, one word per PE, if it arrived before this cycle and there is room
-        if D > 0:
-            for j in range(npe):
-                n = moved_before[j]
-                if n < fifo_in[j] and arrive[j][n] < t and spad_last[j] < t and n - freed[j] < K:
-                    spad_in[j] += 1
-                    spad_last[j] = t
         if head >= len(words) and all(x_cur[j] >= F for j in range(npe)):
             break
         t += 1
