@@ -119,8 +119,8 @@ def worker_reference(arch_path: str) -> dict:
     """The cycle-stepping reference against the fast engine on one real-sized layer and image."""
     import numpy as np
 
+    from zapsim.sim.analytical.stepping_check import reference_layer
     from zapsim.sim.arch import load_arch
-    from zapsim.sim.reference import reference_layer
     from zapsim.sim.simulate import simulate_layer
     from zapsim.synthetic import correlated_field
     from zapsim.trace_format import make_layer

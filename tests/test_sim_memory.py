@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zapsim.sim import engine
+from zapsim.sim.analytical import kernels as engine
 from zapsim.sim.arch import arch_from_dict
 from zapsim.sim.memory import best_tiling, compressed_words, stall_cycles
 from zapsim.sim.simulate import simulate_layer

@@ -46,6 +46,7 @@ ZAP_PLACEMENTS = ("dedicated", "array")
 ZAP_OUTPUT_MODES = ("skip", "gate")
 ZERO_INPUT_MODES = ("ignore", "gate", "skip")
 ZAP_GRANULARITIES = ("gate", "row", "compact")
+FOLD_PIPELINING = ("off", "on")
 # One channel's ZAP parameters: two depthwise 3x3 kernels (18 words) plus six
 # scale/shift words (ZapSpec.params = 24 per channel); a dedicated unit that
 # cannot hold them cannot run the ZAP at all.
@@ -109,6 +110,18 @@ class PEArray:
     weight_spad_words: int = _f(224, "filter scratchpad per PE (row-stationary: filter rows of interleaved filters/channels)",
                                 "words", minimum=1, maximum=MAX_SPAD_WORDS)
     psum_spad_words: int = _f(24, "partial-sum scratchpad per PE", "words", minimum=1, maximum=MAX_SPAD_WORDS)
+    # --- cycle engine (CYCLE-RS): read only by engine `cycle`
+    mac_pipeline_depth: int = _f(2, "cycle engine: stages of the PE's MAC pipeline; a psum leaves the PE this many "
+                                 "cycles minus one after its last MAC issues (Eyeriss v1, JSSC 2017: a 2-stage "
+                                 "pipelined multiplier and adder)", "cycles", minimum=1, maximum=64)
+    ifmap_fifo_words: int = _f(4, "cycle engine: the FIFO between the ifmap bus and a PE's ifmap scratchpad; a full "
+                               "FIFO back-pressures the multicast bus (0: a word enters the scratchpad straight off "
+                               "the bus or waits). Estimate: JSSC 2017 shows per-PE I/O FIFOs without their depth; "
+                               "4 words = one 64-bit bus word", "words", minimum=0, maximum=MAX_SPAD_WORDS)
+    skip_check_cycles: int = _f(1, "cycle engine: cycles a PE's controller spends on an output position whose every "
+                                "filter the ZAP predicted zero (`zap_outputs: skip`, phase C): it reads the decision "
+                                "and advances its window. Our estimate (one register read); not an Eyeriss figure",
+                                "cycles", minimum=0, maximum=1024)
 
 
 @dataclass(frozen=True)
@@ -119,8 +132,13 @@ class GlobalBuffer:
                          maximum=MAX_GLB_BYTES)
     bandwidth_words_per_cycle: float = _f(16.0, "words the GLB reads or writes per cycle, all banks together",
                                           "words/cycle", minimum=MIN_RATE, maximum=MAX_RATE)
-    banks: int = _f(27, "independent banks (Eyeriss: 27 banks of 4 KiB); recorded and checked, but the engine models "
-                    "the aggregate bandwidth, not bank conflicts", "banks", minimum=1)
+    banks: int = _f(27, "independent banks (Eyeriss: 27 banks of 4 KiB, JSSC 2017); the analytical engine models the "
+                    "aggregate bandwidth; the cycle engine word-interleaves the ifmap over the banks and charges a "
+                    "cycle for each bus word beyond `ports_per_bank` that hits a bank in the same cycle", "banks",
+                    minimum=1)
+    ports_per_bank: int = _f(1, "cycle engine: accesses one GLB bank serves per cycle (single-ported SRAM banks; "
+                             "JSSC 2017 describes the banks, not their ports: estimate)", "ports", minimum=1,
+                             maximum=64)
     double_buffer: bool = _f(True, "half the GLB is filled from DRAM while the array works on the other half", "")
     read_bandwidth_words_per_cycle: float | None = _f(
         None, "words the GLB reads per cycle, on read ports of their own (null: reads and writes share "
@@ -143,6 +161,17 @@ class NoC:
                          "group rather than per PE)", "")
     bandwidth_words_per_cycle: float = _f(16.0, "words the NoC delivers per cycle", "words/cycle", minimum=MIN_RATE,
                                           maximum=MAX_RATE)
+    # --- cycle engine (CYCLE-RS): read only by engine `cycle`
+    ifmap_bus_words_per_cycle: int = _f(4, "cycle engine: words the ifmap bus multicasts per cycle (Eyeriss v1, JSSC "
+                                        "2017: 64-bit global input network = 4 words of 16 bits)", "words/cycle",
+                                        minimum=1, maximum=4096)
+    filter_bus_words_per_cycle: int = _f(4, "cycle engine: words the filter bus delivers per cycle to a PE row's "
+                                         "filter scratchpads (JSSC 2017: 64 bits = 4 words)", "words/cycle", minimum=1,
+                                         maximum=4096)
+    psum_bus_words_per_cycle: int = _f(4, "cycle engine: words the psum bus drains to the GLB per cycle (JSSC 2017: "
+                                       "64 bits = 4 words)", "words/cycle", minimum=1, maximum=4096)
+    psum_hop_cycles: int = _f(1, "cycle engine: cycles a psum takes from one PE to the next up a column (one register "
+                              "stage between neighbouring PEs: estimate)", "cycles", minimum=0, maximum=1024)
 
 
 @dataclass(frozen=True)
@@ -153,6 +182,12 @@ class DRAM:
                                           minimum=MIN_RATE, maximum=MAX_RATE)
     zero_compression: bool = _f(False, "run-length zero compression of activations in DRAM (as Eyeriss does for ifmaps); "
                                 "ZAP's extra zeros shrink the traffic", "")
+    # --- cycle engine (CYCLE-RS): read only by engine `cycle`
+    latency_cycles: int = _f(40, "cycle engine: cycles from a tile's first DRAM request to its first data (estimate: "
+                             "about 200 ns of DRAM access plus the off-chip link at 200 MHz; Eyeriss gives none)",
+                             "cycles", minimum=0, maximum=1 << 20)
+    burst_bytes: int = _f(64, "cycle engine: bytes one DRAM request moves; a transfer is rounded up to whole bursts "
+                          "(one DDR3 burst of 8 x 64 bits)", "bytes", minimum=1, maximum=1 << 20)
     read_bandwidth_bytes_per_cycle: float | None = _f(
         None, "DRAM read bandwidth on a channel of its own (null: reads and writes share "
         "`bandwidth_bytes_per_cycle`)", "bytes/cycle", minimum=0, exclusive_min=True, maximum=MAX_BANDWIDTH_BYTES,
@@ -172,8 +207,13 @@ class ZapUnit:
     macs_per_cycle: int = _f(32, "MACs the dedicated ZAP unit completes per cycle (ignored for `array`)", "MACs/cycle",
                              minimum=1)
     buffer_words: int = _f(2048, "the dedicated unit's buffer for ZAP weights and phase-A rows (ignored for `array`; "
-                           f"at least {ZAP_MIN_BUFFER_WORDS} for `dedicated`); its accesses cost energy, its capacity "
-                           "does not limit the schedule", "words", minimum=0)
+                           f"at least {ZAP_MIN_BUFFER_WORDS} for `dedicated`); its accesses cost energy; the analytical "
+                           "engine does not limit the schedule by it, the cycle engine refuses a layer whose line "
+                           "buffers (6 rows of the map's width plus one channel's 24 parameters) do not fit", "words",
+                           minimum=0)
+    transfer_words_per_cycle: int = _f(4, "cycle engine: words per cycle moved into the dedicated unit (phase-A outputs) "
+                                       "and out of it (decisions, one bit per scored output) over its GLB port "
+                                       "(our choice: one 64-bit port)", "words/cycle", minimum=1, maximum=4096)
     skip_zero_inputs: bool = _f(True, "the ZAP skips its MACs on zero phase-A values", "")
 
 
@@ -199,6 +239,27 @@ class Systolic:
                               choices=ZAP_GRANULARITIES)
     scalesim_off_by_one: bool = _f(False, "subtract SCALE-Sim's trailing 1 cycle per layer so dense counts equal its "
                                    "output exactly (default: the closed form without the -1)", "")
+    fold_pipelining: str = _f("off", "cycle engine: `off` runs folds one after the other, each paying its preload and "
+                              "its wavefront's fill and drain (SCALE-Sim's convention); `on` lets the next fold's "
+                              "operands enter right behind the current fold's and (ws / is) shifts the next tile into "
+                              "shadow registers meanwhile, which needs `pe_array.weight_spad_words` (ws) or "
+                              "`pe_array.ifmap_spad_words` (is) >= 2 (docs/systolic-cycle.md)", "",
+                              choices=FOLD_PIPELINING)
+    preload_words_per_cycle: int | None = _f(None, "cycle engine: words per cycle the top-edge port shifts into a ws / "
+                                             "is stationary tile (null: `pe_array.cols`, one array row per cycle, as "
+                                             "SCALE-Sim)", "words/cycle", minimum=1, maximum=MAX_ARRAY_SIDE,
+                                             nullable=True)
+    row_edge_words_per_cycle: int | None = _f(None, "cycle engine: words per cycle the left-edge SRAM port feeds the "
+                                              "streamed operand into the rows (null: `pe_array.rows`, never a stall)",
+                                              "words/cycle", minimum=1, maximum=MAX_ARRAY_SIDE, nullable=True)
+    col_edge_words_per_cycle: int | None = _f(None, "cycle engine: words per cycle the top-edge SRAM port feeds the "
+                                              "columns while streaming (os: weights; ws / is: psums read back for a "
+                                              "later K fold) (null: `pe_array.cols`)", "words/cycle", minimum=1,
+                                              maximum=MAX_ARRAY_SIDE, nullable=True)
+    out_edge_words_per_cycle: int | None = _f(None, "cycle engine: words per cycle the bottom-edge SRAM port writes "
+                                              "(ws / is: psums leaving the columns; os: finished outputs) (null: "
+                                              "`pe_array.cols`)", "words/cycle", minimum=1, maximum=MAX_ARRAY_SIDE,
+                                              nullable=True)
 
 
 _SECTIONS: dict[str, type] = {
@@ -606,6 +667,12 @@ def _check_cross(ctx: _Ctx, a: ArchConfig) -> None:
     if a.global_buffer.banks > a.glb_words:
         raise ctx.error("global_buffer.banks", a.global_buffer.banks,
                         f"more banks than the {a.glb_words}-word buffer has words", f"an integer 1..{a.glb_words}")
+    if a.systolic.fold_pipelining == "on" and a.dataflow in ("weight_stationary", "input_stationary"):
+        key = "weight_spad_words" if a.dataflow == "weight_stationary" else "ifmap_spad_words"
+        if getattr(a.pe_array, key) < 2:
+            raise ctx.error(f"pe_array.{key}", getattr(a.pe_array, key),
+                            f"systolic.fold_pipelining: on needs a shadow register for the next fold's stationary "
+                            f"operand in every PE ({a.dataflow})", "an integer >= 2, or systolic.fold_pipelining: off")
     if a.zap_unit.placement == "dedicated" and a.zap_unit.buffer_words < ZAP_MIN_BUFFER_WORDS:
         raise ctx.error("zap_unit.buffer_words", a.zap_unit.buffer_words,
                         "a dedicated ZAP unit must hold at least one channel's ZAP parameters (2 depthwise 3x3 "

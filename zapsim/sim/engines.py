@@ -19,6 +19,8 @@ from ..errors import ZapsimError
 #: name -> one line on what it is (shown by --help and in the docs)
 ENGINES: dict[str, str] = {
     "analytical": "pass-level closed forms per layer (fast; docs/simulator.md says what it assumes)",
+    "cycle": "cycle-level: PEs, FIFOs, buses, GLB banks, DRAM tiles and the ZAP unit with state in cycles "
+             "(zapsim/sim/cycle/)",
 }
 DEFAULT_ENGINE = "analytical"
 

@@ -38,7 +38,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import engine
+from .analytical import kernels
 
 RLC_RUN_BITS = 5
 RLC_LEVEL_BITS = 16
@@ -50,7 +50,7 @@ def compressed_words(nz: np.ndarray | None, size: int, arch) -> float:
         return float(size)
     if nz is None:
         return float(size)  # a dense map does not compress; it is sent raw
-    w = engine.rlc_words(np.ascontiguousarray(nz).reshape(-1), RLC_RUN_BITS, RLC_LEVEL_BITS, arch.tensor_bits("ifmap"))
+    w = kernels.rlc_words(np.ascontiguousarray(nz).reshape(-1), RLC_RUN_BITS, RLC_LEVEL_BITS, arch.tensor_bits("ifmap"))
     return float(min(size, w))
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..trace_format import TraceLayer
-from . import engine
+from .analytical import kernels
 
 N_GEO = 23
 
@@ -120,7 +120,7 @@ class RSMapping:
         return np.ascontiguousarray(chunk_map), n, z_need
 
     def geometry(self) -> np.ndarray:
-        """The int64 vector the kernels read (order documented in engine.rs_phase)."""
+        """The int64 vector the kernels read (order documented in kernels.rs_phase)."""
         L = self.layer
         g = [self.groups, self.m_per_group, self.c_per_group, self.R, self.S, self.E, self.F, self.p, self.q,
              self.n_fg, self.n_cg, self.r_len, self.n_rseg, self.e, self.n_strips, self.nslots, int(self.multicast),
@@ -159,7 +159,7 @@ def rs_mapping(arch, layer: TraceLayer) -> RSMapping:
 
 @dataclass
 class PhaseResult:
-    """Passes of one phase: cycles and largest chunk per pass, plus counters (engine.RS_COUNTERS)."""
+    """Passes of one phase: cycles and largest chunk per pass, plus counters (kernels.RS_COUNTERS)."""
 
     pass_cycles: np.ndarray
     pass_chunk: np.ndarray
@@ -169,11 +169,11 @@ class PhaseResult:
 
 
 def rs_input_prefix(m: RSMapping, innz: np.ndarray | None) -> np.ndarray:
-    """engine.rs_prefix of an input mask, or a 1-element dummy when the input is treated as dense."""
+    """kernels.rs_prefix of an input mask, or a 1-element dummy when the input is treated as dense."""
     L = m.layer
     if innz is None:
         return np.zeros((1, 1, 1, 1), dtype=np.int32)
-    return engine.rs_prefix(np.ascontiguousarray(innz), m.R, m.S, m.E, m.F, L.stride[0], L.stride[1],
+    return kernels.rs_prefix(np.ascontiguousarray(innz), m.R, m.S, m.E, m.F, L.stride[0], L.stride[1],
                             L.padding[0], L.padding[1])
 
 
@@ -183,14 +183,14 @@ def rs_run_phase(m: RSMapping, pre: np.ndarray, sched: np.ndarray, real: np.ndar
 
     ``strip_outer``: the ZAP layers' item order, chunks (filter group, strip) (see :meth:`RSMapping.zap_chunks`).
     """
-    ncs = engine.rs_chunk_counts(np.ascontiguousarray(sched), m.groups, m.p, m.n_fg)
-    ncr = ncs if real is sched else engine.rs_chunk_counts(np.ascontiguousarray(real), m.groups, m.p, m.n_fg)
+    ncs = kernels.rs_chunk_counts(np.ascontiguousarray(sched), m.groups, m.p, m.n_fg)
+    ncr = ncs if real is sched else kernels.rs_chunk_counts(np.ascontiguousarray(real), m.groups, m.p, m.n_fg)
     n = m.max_passes
     pc = np.zeros(n, dtype=np.int64)
     pch = np.full(n, -1, dtype=np.int64)
     plo = np.full(n, -1, dtype=np.int64)
-    counters = np.zeros(len(engine.RS_COUNTERS), dtype=np.float64)
+    counters = np.zeros(len(kernels.RS_COUNTERS), dtype=np.float64)
     pe_slots = np.zeros((n if record else 0, m.rows * m.cols if record else 0, 3), dtype=np.float64)
-    k = engine.rs_phase(pre, ncs, ncr, m.geometry(), in_mode, mpc, pc, pch, plo, counters, record, pe_slots,
+    k = kernels.rs_phase(pre, ncs, ncr, m.geometry(), in_mode, mpc, pc, pch, plo, counters, record, pe_slots,
                         strip_outer)
     return PhaseResult(pc[:k], pch[:k], plo[:k], counters, pe_slots[:k] if record else None)

@@ -2,7 +2,7 @@
 
 One layer and one batch of images go through :func:`simulate_layer_batch`:
 the dataflow's phase runner (``row_stationary`` / ``systolic``) gives the
-passes, ``engine.combine_phases`` the layer time of phases A / Z / C,
+passes, ``kernels.combine_phases`` the layer time of phases A / Z / C,
 ``memory`` the traffic and stalls, ``cost`` the energy.  The counters are
 kept per image (:class:`LayerStats`) and averaged into the JSON schema of
 ``docs/results-schema.md``; ``docs/simulator.md`` explains the model.
@@ -17,7 +17,8 @@ import numpy as np
 
 from .. import __version__
 from ..trace_format import Trace, TraceLayer, iter_ops
-from . import engine, memory
+from . import memory
+from .analytical import kernels
 from .cost import energy_breakdown
 from .engines import DEFAULT_ENGINE, check_engine, engine_version
 from .row_stationary import rs_input_prefix, rs_mapping, rs_run_phase
@@ -122,7 +123,7 @@ def zap_macs_per_chunk(arch, layer: TraceLayer, out_nz: np.ndarray, i_s: np.ndar
 
     Conv 1 (depthwise 3x3 on Z0 = ofm * P): with ``zap_unit.skip_zero_inputs``
     only the products of nonzero Z0 values (I_s positions whose output is
-    nonzero) inside the map (:func:`engine.zap_conv1_nonzero_macs`), counted
+    nonzero) inside the map (:func:`kernels.zap_conv1_nonzero_macs`), counted
     in the chunk of the value's row; otherwise 9 per position (H*W per
     channel, padding products included).  Conv 2: 9 per predicted position
     (only the scores at I_t are needed; its input, a BatchNorm+ReLU map, is
@@ -131,13 +132,14 @@ def zap_macs_per_chunk(arch, layer: TraceLayer, out_nz: np.ndarray, i_s: np.ndar
     z = zap_fixed_macs(arch, layer, i_s, chunk_map, n_chunks)
     if arch.zap_unit.skip_zero_inputs:
         z0 = np.ascontiguousarray(out_nz & i_s[None])
-        z = z + engine.zap_conv1_nonzero_macs(z0, chunk_map, n_chunks)
+        z = z + kernels.zap_conv1_nonzero_macs(z0, chunk_map, n_chunks)
     return z
 
 
 def simulate_layer_batch(arch, layer: TraceLayer, in_masks: np.ndarray | None, out_masks: np.ndarray | None,
                          comp_masks: np.ndarray | None, *, zap: bool | None = None, batch: int = 1,
-                         num_images: int | None = None, fast: bool = True) -> LayerStats:
+                         num_images: int | None = None, fast: bool = True,
+                         engine: str = DEFAULT_ENGINE) -> LayerStats:
     """Simulate one layer for a batch of images.
 
     ``in_masks`` (N, C, H, W), ``out_masks`` and ``comp_masks`` (N, M, E, F)
@@ -147,31 +149,40 @@ def simulate_layer_batch(arch, layer: TraceLayer, in_masks: np.ndarray | None, o
     dense otherwise.  ``batch`` amortises weight reads from DRAM.
     Row-stationary layers run all images in one Numba call (``fast``);
     ``fast=False`` takes the per-image path (kept for the tests that hold
-    the two equal).
+    the two equal).  ``engine``: ``analytical`` (pass-level closed forms) or
+    ``cycle`` (the cycle-level model of ``zapsim/sim/cycle/``, whose timing,
+    memory stalls included, replaces the analytical one; traffic and action
+    counts come from the same place, so energy uses the same table).
     """
     if zap is None:
         zap = layer.zap is not None and comp_masks is not None
     if zap and layer.zap is None:
         raise ValueError(f"layer '{layer.name}' has no ZAP")
     n = next((len(x) for x in (in_masks, out_masks, comp_masks) if x is not None), num_images or 1)
+    check_engine(engine)
+    if engine == "cycle":
+        from .cycle.driver import layer_core
+
+        core = layer_core(arch, layer, in_masks, out_masks, comp_masks, zap, n, batch)
+        return LayerStats(layer, arch, _finish(arch, layer, core, zap, batch))
     if arch.dataflow == "row_stationary" and fast:
         core = _rs_core_batch(arch, layer, in_masks, out_masks, comp_masks, zap, n)
     else:
         rows = [_core_image(arch, layer, None if in_masks is None else in_masks[i],
                             None if out_masks is None else out_masks[i],
                             None if comp_masks is None else comp_masks[i], zap) for i in range(n)]
-        core = {k: np.array([r[k] for r in rows], dtype=np.float64) for k in engine.RS_CORE}
+        core = {k: np.array([r[k] for r in rows], dtype=np.float64) for k in kernels.RS_CORE}
     return LayerStats(layer, arch, _finish(arch, layer, core, zap, batch))
 
 
 def simulate_layer(arch, layer: TraceLayer, in_mask: np.ndarray | None, out_mask: np.ndarray | None,
                    computed_mask: np.ndarray | None, *, zap: bool | None = None, batch: int = 1,
-                   fast: bool = True) -> LayerStats:
+                   fast: bool = True, engine: str = DEFAULT_ENGINE) -> LayerStats:
     """One layer and one image: masks bool (C, H, W) / (M, E, F) or None for dense."""
     def add(m):
         return None if m is None else np.asarray(m, dtype=bool)[None]
     return simulate_layer_batch(arch, layer, add(in_mask), add(out_mask), add(computed_mask), zap=zap, batch=batch,
-                                fast=fast)
+                                fast=fast, engine=engine)
 
 
 def _gate_outputs(arch) -> bool:
@@ -180,10 +191,10 @@ def _gate_outputs(arch) -> bool:
 
 
 def _rs_core_batch(arch, layer: TraceLayer, in_masks, out_masks, comp_masks, zap: bool, n: int) -> dict:
-    """Core counters (engine.RS_CORE) of every image of a row-stationary layer, in one Numba call."""
+    """Core counters (kernels.RS_CORE) of every image of a row-stationary layer, in one Numba call."""
     M, E, F = layer.out_shape
     m = rs_mapping(arch, layer)
-    in_mode = engine.IN_MODES[arch.sparsity.zero_inputs]
+    in_mode = kernels.IN_MODES[arch.sparsity.zero_inputs]
     dummy = np.zeros((1, 1, 1, 1), dtype=bool)
     if in_masks is None and in_mode != 0:
         in_masks = np.ones((n, *layer.in_shape), dtype=bool)  # padding still counts as zero input
@@ -195,7 +206,7 @@ def _rs_core_batch(arch, layer: TraceLayer, in_masks, out_masks, comp_masks, zap
     else:
         compm = dummy
         i_s = np.zeros((E, F), dtype=bool)
-    cc = engine.rs_chunk_counts
+    cc = kernels.rs_chunk_counts
     ncs_a = cc(_broadcast(i_s, M), m.groups, m.p, m.n_fg)
     ncs_c_gate = cc(_broadcast(~i_s, M), m.groups, m.p, m.n_fg)
     ncs_dense = cc(np.ones(layer.out_shape, dtype=bool), m.groups, m.p, m.n_fg)
@@ -208,17 +219,17 @@ def _rs_core_batch(arch, layer: TraceLayer, in_masks, out_masks, comp_masks, zap
     zfixed = zap_fixed_macs(arch, layer, i_s, chunk_map, n_chunks)
     rlc_cfg = np.array([arch.dram.zero_compression, memory.RLC_RUN_BITS, memory.RLC_LEVEL_BITS, arch.tensor_bits("ifmap"),
                         L.c_in * L.h_in * L.w_in, M * E * F], dtype=np.int64)
-    res = engine.rs_layer_batch(n, inm, in_masks is not None, outm, out_masks is not None, compm, zap, i_s, ncs_a,
+    res = kernels.rs_layer_batch(n, inm, in_masks is not None, outm, out_masks is not None, compm, zap, i_s, ncs_a,
                                 ncs_c_gate, ncs_dense, m.geometry(), conv, in_mode if in_masks is not None else 0,
                                 arch.pe_array.macs_per_cycle, _gate_outputs(arch), chunk_map, n_chunks, z_need,
                                 zfixed, zap_cfg, rlc_cfg, max(1, m.max_passes))
-    return {k: res[:, j] for j, k in enumerate(engine.RS_CORE)}
+    return {k: res[:, j] for j, k in enumerate(kernels.RS_CORE)}
 
 
 def _core_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool) -> dict[str, float]:
-    """Core counters (engine.RS_CORE) of one image, any dataflow, one phase runner call at a time."""
+    """Core counters (kernels.RS_CORE) of one image, any dataflow, one phase runner call at a time."""
     M, E, F = layer.out_shape
-    in_mode = engine.IN_MODES[arch.sparsity.zero_inputs]
+    in_mode = kernels.IN_MODES[arch.sparsity.zero_inputs]
     mpc = arch.pe_array.macs_per_cycle
     if innz is None and in_mode != 0:
         innz = np.ones(layer.in_shape, dtype=bool)  # padding still counts as zero input
@@ -249,7 +260,7 @@ def _core_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool) -> dict[s
             pd = rs_run_phase(m, pre, ones, ones, in_mode, mpc)
             cnt = pd.counters
             phases = [(pd.pass_cycles, pd.pass_chunk_lo, pd.pass_chunk)]
-        c = dict(zip(engine.RS_COUNTERS, cnt))
+        c = dict(zip(kernels.RS_COUNTERS, cnt))
         actual, gated = c["actual"], c["gated"]
         busy_pe, gated_pe = c["busy_pe"], c["gated_pe"]
         noc_i, noc_w, noc_po, noc_pi, noc_hop = (c["noc_ifmap"], c["noc_weight"], c["noc_psum_out"],
@@ -261,13 +272,13 @@ def _core_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool) -> dict[s
         rfnz = None
         if in_mode != 0:
             L = layer
-            rfnz = engine.rf_nonzeros(innz, L.kernel[0], L.kernel[1], E, F, L.stride[0], L.stride[1],
+            rfnz = kernels.rf_nonzeros(innz, L.kernel[0], L.kernel[1], E, F, L.stride[0], L.stride[1],
                                       L.padding[0], L.padding[1], L.groups)
 
         def macs_of(real):
             if rfnz is None:
                 return float(K * int(real.sum()))
-            return float(engine.masked_rf_sum(np.ascontiguousarray(real), rfnz, layer.groups))
+            return float(kernels.masked_rf_sum(np.ascontiguousarray(real), rfnz, layer.groups))
 
         if zap:
             pa = sys_run_phase(m, sched_a.reshape(M, npx), gran)
@@ -298,7 +309,7 @@ def _core_image(arch, layer: TraceLayer, innz, outnz, comp, zap: bool) -> dict[s
         zc = -(-zm // arch.zap_unit.macs_per_cycle) if dedicated else np.zeros(n_chunks, dtype=np.int64)
         array_z = 0 if dedicated else math.ceil(zmacs / (arch.num_pes * mpc))
         (a_c, a_lo, a_k), (c_c, _, c_k) = phases
-        total, a_sum, z_sum, c_sum = engine.combine_phases(a_c, a_lo, a_k, a_c.size, zc.astype(np.int64), z_need,
+        total, a_sum, z_sum, c_sum = kernels.combine_phases(a_c, a_lo, a_k, a_c.size, zc.astype(np.int64), z_need,
                                                            c_c, c_k, c_c.size, dedicated, array_z)
         compute, ph_a, ph_z, ph_c = float(total), float(a_sum), float(z_sum), float(c_sum)
     else:
@@ -335,7 +346,11 @@ def _finish(arch, layer: TraceLayer, core: dict, zap: bool, batch: int) -> dict[
     if arch.global_buffer.weight_bypass:  # weights go DRAM -> PEs: each word the array receives is a DRAM read
         dram["weight"] = noc_w + 0.0
         glb_read["weight"] = glb_write["weight"] = np.zeros_like(compute)
-    stall = memory.layer_stall_cycles(arch, compute, dram, glb_read, glb_write, zap_glb, noc_i + noc_w + noc_po + noc_pi)
+    if "stall" in core:  # the cycle engine's own DRAM-tile timing
+        stall = core["stall"]
+    else:
+        stall = memory.layer_stall_cycles(arch, compute, dram, glb_read, glb_write, zap_glb,
+                                          noc_i + noc_w + noc_po + noc_pi)
     cycles = compute + stall
     pes = arch.num_pes
     r: dict[str, np.ndarray] = {
@@ -438,13 +453,13 @@ def simulate(arch, layers: list[TraceLayer], trace: Trace | None = None, op_ids:
             stats = []
             for li, layer in enumerate(layers):
                 if trace is None:
-                    s = simulate_layer_batch(arch, layer, None, None, None, zap=False, batch=batch)
+                    s = simulate_layer_batch(arch, layer, None, None, None, zap=False, batch=batch, engine=engine)
                 else:
                     use_zap = kind != "dense" and layer.zap is not None
                     in_m = trace.mask(op_id, li, "in")[:n_img]
                     out_m = trace.mask(op_id, li, "out")[:n_img]
                     comp = trace.mask(op_id, li, "computed")[:n_img] if use_zap else None
-                    s = simulate_layer_batch(arch, layer, in_m, out_m, comp, zap=use_zap, batch=batch)
+                    s = simulate_layer_batch(arch, layer, in_m, out_m, comp, zap=use_zap, batch=batch, engine=engine)
                 stats.append(s)
                 if bar is not None:
                     bar.update(1)

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..trace_format import TraceLayer
-from . import engine
+from .analytical import kernels
 
 GRANULARITY = {"gate": 0, "row": 1, "compact": 2}
 SHORT = {"output_stationary": "os", "weight_stationary": "ws", "input_stationary": "is"}
@@ -128,7 +128,7 @@ def sys_run_phase(m: SysMapping, sched: np.ndarray, granularity: int) -> SysPhas
     ni = nw = npo = npi = 0.0
     mode = 1 if granularity == 0 else granularity  # gate: sched already holds the whole set, 'row' keeps it all
     if m.df in ("os", "ws"):
-        lengths = engine.sys_fold_lengths(sched, m.groups, cols, mode)
+        lengths = kernels.sys_fold_lengths(sched, m.groups, cols, mode)
         n_cf = math.ceil(N / cols)
         fold_cols = np.array([min(cols, N - cf * cols) for cf in range(n_cf)] * m.groups, dtype=np.int64)
         if granularity == 2:
@@ -155,7 +155,7 @@ def sys_run_phase(m: SysMapping, sched: np.ndarray, granularity: int) -> SysPhas
             npo = float((lengths * fold_cols).sum() * n_kf)
             npi = float((lengths * fold_cols).sum() * (n_kf - 1))
     else:  # is
-        kept, streams, max_pf = engine.sys_is_lengths(sched, m.groups, cols, mode)
+        kept, streams, max_pf = kernels.sys_is_lengths(sched, m.groups, cols, mode)
         n_kf = math.ceil(K / rows)
         for g in range(m.groups):
             n_pf = -(-int(kept[g]) // cols)

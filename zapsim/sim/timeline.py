@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from . import engine
+from .analytical import kernels
 from .row_stationary import rs_input_prefix, rs_mapping, rs_run_phase
 from .simulate import simulate_layer, zap_macs_per_chunk
 from .systolic import sys_mapping
@@ -50,7 +50,7 @@ class _Runs:
 
 
 def _c_starts(a_cycles, a_lo, a_hi, z_cycles, z_need, c_cycles, c_hi, dedicated: bool, array_z: int):
-    """Start cycles of A passes, of the array's Z slot and of C passes (engine.combine_phases, step by step)."""
+    """Start cycles of A passes, of the array's Z slot and of C passes (kernels.combine_phases, step by step)."""
     n_chunks = len(z_cycles)
     ready = np.zeros(n_chunks, dtype=np.int64)
     t = 0
@@ -106,7 +106,7 @@ def layer_timeline(arch, layer, *, trace=None, layer_index: int | None = None, o
     rows, cols = arch.pe_array.rows, arch.pe_array.cols
     n_pe = rows * cols
     runs = _Runs(n_pe)
-    in_mode = engine.IN_MODES[arch.sparsity.zero_inputs]
+    in_mode = kernels.IN_MODES[arch.sparsity.zero_inputs]
     ones = np.ones(layer.out_shape, dtype=bool)
     innz = None if in_mask is None else np.asarray(in_mask, dtype=bool)
     if innz is None and in_mode != 0:

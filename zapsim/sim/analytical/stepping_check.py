@@ -1,4 +1,10 @@
-"""The slow reference: plain Python, one cycle at a time, one state per PE.
+"""A stepping check of the analytical engine: its model restated in plain Python, one cycle at a time.
+
+This is not an independent model of the hardware: it uses the analytical
+engine's mapping, pass packing, chunks and ZAP MAC counts, and re-derives
+the same pass-level timing in a loop, so agreeing with it checks the Numba
+arithmetic of ``kernels.py``, not the model (the cycle-level model of the
+hardware is ``zapsim/sim/cycle/``).
 
 It rebuilds every pass's per-PE work by enumerating outputs, channels and
 filter taps directly from the masks (no prefix sums, no vectorisation), then
@@ -8,7 +14,7 @@ the ZAP unit works on one chunk at a time once that chunk's phase-A outputs
 are final; a phase-C pass starts only when the ZAP has scored its chunks.
 Systolic folds are stepped as wavefronts over the whole array.
 
-It exists to check the fast engine (``engine.py``): tests require identical
+It exists to check the analytical kernels (``kernels.py``): tests require identical
 cycle counts on random small layers and masks.  Only use it on small layers.
 """
 
@@ -18,8 +24,8 @@ import math
 
 import numpy as np
 
-from .row_stationary import RSMapping
-from .systolic import SysMapping
+from ..row_stationary import RSMapping
+from ..systolic import SysMapping
 
 # --------------------------------------------------------------------------- row-stationary work
 
@@ -266,10 +272,10 @@ def reference_layer(arch, layer, in_mask, out_mask, comp_mask, zap: bool) -> dic
     "A", "Z", "C", "actual", "gated"}``.  The ZAP's MACs per chunk come from
     ``simulate.zap_macs_per_chunk`` (tested separately by hand counts).
     """
-    from . import engine
-    from .row_stationary import rs_mapping
-    from .simulate import zap_macs_per_chunk
-    from .systolic import GRANULARITY, sys_mapping
+    from ..row_stationary import rs_mapping
+    from ..simulate import zap_macs_per_chunk
+    from ..systolic import GRANULARITY, sys_mapping
+    from . import kernels as engine
 
     M, E, F = layer.out_shape
     in_mode = engine.IN_MODES[arch.sparsity.zero_inputs]

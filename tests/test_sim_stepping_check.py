@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from zapsim.sim.analytical.stepping_check import _wavefront_cycles, reference_layer, step_phases
 from zapsim.sim.arch import arch_from_dict
-from zapsim.sim.reference import _wavefront_cycles, reference_layer, step_phases
 from zapsim.sim.simulate import simulate_layer, simulate_layer_batch
 from zapsim.trace_format import make_layer
 

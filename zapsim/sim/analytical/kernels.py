@@ -1,9 +1,9 @@
-"""The fast engine: Numba kernels that turn masks into pass-level cycle and MAC counts.
+"""The analytical engine's Numba kernels: masks into pass-level cycle and MAC counts.
 
 Everything here is pass-level (one number per pass of the array, not per
 cycle) and batched over images, so one call per layer and operating point
-covers every image.  ``reference.py`` steps the same schedules one cycle at
-a time; tests hold the two to identical cycle counts.  The schedules
+covers every image.  ``stepping_check.py`` steps the same schedules one cycle
+at a time; tests hold the two to identical cycle counts.  The schedules
 themselves (what a pass is, in which order passes run) are described in
 ``docs/simulator.md``; the mapping parameters come from
 ``row_stationary.py`` and ``systolic.py``.
