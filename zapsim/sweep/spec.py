@@ -185,7 +185,7 @@ def _parse_axis(source: str, i: int, raw: Any) -> Axis:
         if k not in AXIS_KEYS:
             close = difflib.get_close_matches(str(k), AXIS_KEYS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{source}: unknown key '{where}.{short(k)}'{hint} (allowed: {', '.join(AXIS_KEYS)})")
+            raise ConfigError(f"{source}: unknown key '{where}.{str(k)[:60]}'{hint} (allowed: {', '.join(AXIS_KEYS)})")
     if ("key" in raw) == ("keys" in raw):
         raise _err(source, where, dict(raw), "needs exactly one of 'key' and 'keys'",
                    "key: dram.bandwidth_bytes_per_cycle, or keys: [pe_array.rows, pe_array.cols]")
@@ -256,7 +256,7 @@ def sweep_from_dict(d: Any, source: str = "<sweep>", here: Path | None = None) -
         if k not in TOP_KEYS:
             close = difflib.get_close_matches(str(k), TOP_KEYS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{source}: unknown key '{short(k)}'{hint} (allowed: {', '.join(TOP_KEYS)})")
+            raise ConfigError(f"{source}: unknown key '{str(k)[:60]}'{hint} (allowed: {', '.join(TOP_KEYS)})")
     name = d.get("name") or (Path(source).stem if not source.startswith("<") else "sweep")
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise _err(source, "name", name, "wrong type", "letters, digits, '-' and '_'")
