@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("sweep", help="the sweep file (YAML)")
     ap.add_argument("--out", metavar="DIR", default=None,
                     help="output directory (default: the file's out:, else sweep-out/NAME)")
+    ap.add_argument("--trace", metavar="DIR", action="append", default=None,
+                    help="use this trace instead of the file's traces: (repeat for several)")
     ap.add_argument("--workers", metavar="N", type=int, default=None, help="local worker processes (default: all cores)")
     ap.add_argument("--scheduler", metavar="ADDRESS", default=None,
                     help="run on this Dask distributed scheduler (tcp://host:8786) instead of locally; "
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ZapsimError(f"--workers {args.workers}: allowed: an integer >= 1")
     if args.workers is not None and args.scheduler is not None:
         raise ZapsimError("give --workers (local) or --scheduler (Dask), not both")
-    sw = load_sweep(args.sweep)
+    sw = load_sweep(args.sweep, traces=args.trace)
     if args.check:
         pts = resolve_points(sw, expand(sw))
         print(f"{sw.source}: {len(pts)} valid point(s) ({sw.combine} over {len(sw.axes)} axes, "

@@ -147,6 +147,9 @@ def plot_tornado(table: Sequence[Mapping[str, Any]], out_base: str | Path, title
             lo, hi = scale * t[f"{key}_min"], scale * t[f"{key}_max"]
             ax.barh(i, max(hi - lo, 1e-9 * scale), left=lo, color=P.SERIES_COLOURS[0 if key == "speedup" else 1],
                     height=0.6)
+            if math.isclose(lo, hi, rel_tol=1e-9, abs_tol=1e-12):  # the axis does not move it: one label
+                ax.text(lo, i - 0.36, "no change", fontsize=P.LEGEND_PT - 1, ha="center", va="top")
+                continue
             ax.text(lo, i - 0.36, f"{t[f'{key}_min_at']}", fontsize=P.LEGEND_PT - 1, ha="right", va="top")
             ax.text(hi, i - 0.36, f"{t[f'{key}_max_at']}", fontsize=P.LEGEND_PT - 1, ha="left", va="top")
         base = next((t[f"base_{key}"] for t in rows if t[f"base_{key}"] is not None), None)

@@ -236,12 +236,17 @@ def _parse_axis(source: str, i: int, raw: Any) -> Axis:
     return Axis(keys, values, rng, log, integer, base)
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and check a sweep file (structure only; :func:`resolve_points` checks the values)."""
+def load_sweep(path: str | Path, traces: Sequence[str | Path] | None = None) -> Sweep:
+    """Read and check a sweep file (structure only; :func:`resolve_points` checks the values).
+
+    ``traces`` (``--trace DIR``) replaces the file's ``traces:``.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such sweep file")
     d = load_yaml(p)
+    if traces is not None and isinstance(d, Mapping):
+        d = {**d, "traces": [str(Path(t).resolve()) for t in traces]}
     return sweep_from_dict(d, str(p), p.parent)
 
 
@@ -268,7 +273,8 @@ def sweep_from_dict(d: Any, source: str = "<sweep>", here: Path | None = None) -
                    f" ('{DEFAULT_TRACE}': the bundled trace)")
     for p in traces:
         if not p.is_dir():
-            raise _err(source, "traces", str(p), "no such trace directory")
+            raise _err(source, "traces", str(p), "no such trace directory",
+                       "a trace directory (python -m zapsim.trace ... --out DIR), or --trace DIR on the command line")
     for p in workloads:
         if not p.is_file():
             raise _err(source, "workloads", str(p), "no such workload file")
