@@ -165,6 +165,18 @@ def plot_tornado(table: Sequence[Mapping[str, Any]], out_base: str | Path, title
     return P.save_figure(fig, out_base, overwrite=overwrite)
 
 
+def tornado_op(sweep: Sweep) -> str | None:
+    """The operating point of the sweep's tornado: ``plots: {tornado: {op: ID}}``, else for an ``oat`` sweep its
+    first requested non-dense op; None: no tornado."""
+    if not sweep.axes:
+        return None
+    tor = sweep.plots.get("tornado")
+    op = tor.get("op") if isinstance(tor, Mapping) else None
+    if op is None and sweep.combine == "oat" and tor is not False:
+        op = next((o for o in (sweep.ops or []) if o != "dense"), None)
+    return op
+
+
 def draw_sweep_figures(sweep: Sweep, rows: Sequence[Mapping[str, Any]], out: Path) -> list[Path]:
     """The figures a sweep file asks for (``plots:``): Pareto fronts unless ``pareto: false``; tornados for
     ``tornado: {op: ID}`` (default: an ``oat`` sweep's first requested non-dense operating point)."""
@@ -173,11 +185,8 @@ def draw_sweep_figures(sweep: Sweep, rows: Sequence[Mapping[str, Any]], out: Pat
     if cfg.get("pareto", True) and any(r.get("top1") is not None and not r.get("error") for r in rows):
         figs += plot_pareto(rows, "energy_pj", out / "pareto_energy", f"{sweep.name}: energy against top-1")
         figs += plot_pareto(rows, "cycles", out / "pareto_cycles", f"{sweep.name}: cycles against top-1")
-    tor = cfg.get("tornado")
-    op = tor.get("op") if isinstance(tor, Mapping) else None
-    if op is None and sweep.combine == "oat" and tor is not False:
-        op = next((o for o in (sweep.ops or []) if o != "dense"), None)
-    if op is not None and sweep.axes:
+    op = tornado_op(sweep)
+    if op is not None:
         table = tornado_table(sweep, rows, op)
         for (arch, trace) in sorted({(t["base_arch"], t["trace"]) for t in table}):
             part = [t for t in table if t["base_arch"] == arch and t["trace"] == trace]

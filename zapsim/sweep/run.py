@@ -34,6 +34,7 @@ from .spec import ResolvedPoint, Sweep, expand, load_sweep, resolve_points
 
 CACHE = "cache"
 MANIFEST = "sweep.json"
+REPORT = "report.md"
 
 # ---------------------------------------------------------------- worker side (module globals: one per process)
 
@@ -335,9 +336,13 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path | None = None, *, worke
                 "zapsim_version": __version__}
     write_text_atomic(out_p / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     res = SweepResult(out_p, rows, cols, len(tasks), len(todo_keys) - len(errors), len(tasks) - len(todo), failed)
-    if plots and rows:
-        from .plots import draw_sweep_figures
+    from .plots import draw_sweep_figures, tornado_op, tornado_table
+    from .report import sweep_report
 
+    op = tornado_op(sw)
+    tornado = tornado_table(sw, rows, op) if op is not None else None
+    write_text_atomic(out_p / REPORT, sweep_report(sw, rows, tornado, op, failed))
+    if plots and rows:
         res.figures = draw_sweep_figures(sw, rows, out_p)
     res.seconds = time.perf_counter() - t0
     return res
